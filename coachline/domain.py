@@ -6,7 +6,7 @@ import enum
 from typing import Literal, TypedDict
 
 
-class Tier(str, enum.Enum):
+class Tier(enum.StrEnum):
     """The five processing tiers of the product plan."""
 
     LOCAL_FAST = "LOCAL_FAST"
@@ -20,7 +20,7 @@ class Tier(str, enum.Enum):
         return self in (Tier.LOCAL_FAST, Tier.LOCAL_STANDARD)
 
 
-class PrivacyLevel(str, enum.Enum):
+class PrivacyLevel(enum.StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"
     SENSITIVE = "sensitive"
@@ -39,7 +39,7 @@ class PrivacyLevel(str, enum.Enum):
 _PRIVACY_RANK = {PrivacyLevel.PUBLIC: 0, PrivacyLevel.PRIVATE: 1, PrivacyLevel.SENSITIVE: 2}
 
 
-class RequestStatus(str, enum.Enum):
+class RequestStatus(enum.StrEnum):
     QUEUED = "queued"
     ROUTING = "routing"
     RUNNING = "running"

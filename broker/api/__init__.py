@@ -1,0 +1,1 @@
+"""The producer API (FastAPI), contract v1."""

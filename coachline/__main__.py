@@ -1,0 +1,3 @@
+from coachline.cli import main
+
+main()

@@ -1,0 +1,202 @@
+"""The ``coachline`` command: the composition root, the only module that imports every part."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from coachline.errors import ConfigError
+
+
+@click.group()
+def cli() -> None:
+    """coachline: answer coaching requests with local GPU pools and cloud fallback."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--data-dir",
+    default="var",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded SQLite database lives.",
+)
+def up(host: str, port: int, data_dir: Path) -> None:
+    """Run everything in this process: no Redis, PostgreSQL, GPU or API key needed."""
+    import uvicorn
+
+    from coachline.cli import embedded
+    from coachline.settings import get_settings, reset_settings
+    from coachline.telemetry.logs import configure_logging
+
+    embedded.embedded_environment(data_dir)
+    reset_settings()
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    with embedded.running(settings) as running:
+        keys = ", ".join(settings.api_keys)
+        click.echo(f"coachline is up on http://{host}:{port} (API keys: {keys}); Ctrl-C stops it.", err=True)
+        uvicorn.run(running.api, host=host, port=port, log_level="warning", access_log=False)
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def api(host: str, port: int) -> None:
+    """Run the producer API against the configured broker and database."""
+    import uvicorn
+
+    from broker.api.app import create_api
+    from coachline.cli.runtime import build
+    from coachline.events import CompletionWaiter, RedisListener
+    from coachline.settings import get_settings
+    from coachline.telemetry.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    if not settings.api_keys:
+        raise ConfigError(
+            'COACHLINE_API_KEYS is empty: no tenant could call the API (e.g. \'{"key": "tenant"}\')'
+        )
+    waiter = CompletionWaiter()
+    runtime = build(settings)
+    listener = RedisListener(settings.event_redis_url, waiter) if settings.event_redis_url else None
+    if listener:
+        listener.start()
+    try:
+        uvicorn.run(create_api(runtime, waiter), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if listener:
+            listener.stop()
+
+
+ROLES = ("router", "pool", "cloud", "scheduler")
+
+
+@cli.command()
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--pool", "pool_name", help="The pool to serve (role 'pool').")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 4096),
+    help="Threads; default: a full batch for every engine of the pool, 8 for the router.",
+)
+@click.option("--hostname", help="Celery node name.")
+def worker(role: str, pool_name: str | None, concurrency: int | None, hostname: str | None) -> None:
+    """Run a Celery worker for one role, consuming that role's queue."""
+    from broker.queues import CLOUD_QUEUE, FINETUNE_QUEUE, ROUTER_QUEUE, SCHEDULER_QUEUE
+    from broker.worker import worker_argv
+    from coachline.cli.runtime import build
+    from coachline.settings import get_settings
+    from coachline.telemetry.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    if role == "pool":
+        if not pool_name:
+            raise click.UsageError("role 'pool' needs --pool NAME")
+        try:
+            pool = settings.pools.pool(pool_name)
+        except KeyError:
+            names = ", ".join(p.name for p in settings.pools.pools)
+            raise click.UsageError(
+                f"no pool {pool_name!r} in {settings.pools_file} (pools: {names})"
+            ) from None
+        queues, default = [pool.queue], pool.max_num_seqs * len(pool.engines)
+    else:
+        queues, default = {
+            "router": ([ROUTER_QUEUE], 8),
+            "cloud": ([CLOUD_QUEUE], 64),
+            "scheduler": ([SCHEDULER_QUEUE, FINETUNE_QUEUE], 2),
+        }[role]
+    runtime = build(settings)
+    name = hostname or f"{role}{'-' + pool_name if pool_name else ''}@%h"
+    runtime.app.worker_main(
+        worker_argv(
+            queues=queues, concurrency=concurrency or default, hostname=name, loglevel=settings.log_level
+        )
+    )
+
+
+@cli.command()
+@click.option("--schedule-file", default=None, help="Where beat keeps its schedule state.")
+def beat(schedule_file: str | None) -> None:
+    """Run the beat scheduler (one replica)."""
+    from coachline.cli.runtime import build
+    from coachline.settings import get_settings
+    from coachline.telemetry.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    runtime = build(settings)
+    argv = ["beat", f"--loglevel={settings.log_level}"]
+    if schedule_file:
+        argv.append(f"--schedule={schedule_file}")
+    runtime.app.start(argv)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the Alembic migrations to COACHLINE_DATABASE_URL."""
+    import migrations
+    from coachline.settings import get_settings
+
+    migrations.upgrade(get_settings().database_url, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@cli.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The coachline API.")
+@click.option(
+    "--api-key", default=lambda: os.environ.get("COACHLINE_DEMO_API_KEY", "dev-key"), show_default="dev-key"
+)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Requests as JSONL (default: the bundled sample).",
+)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--timeout-s", default=120.0, show_default=True, type=click.FloatRange(min=1))
+def demo(url: str, api_key: str, path: Path | None, concurrency: int, timeout_s: float) -> None:
+    """Send sample requests through the HTTP API and print the tier/pool mix, latency and cost."""
+    from coachline.cli.demo import run_demo
+    from coachline.settings import SAMPLE_REQUESTS_FILE
+
+    code = run_demo(
+        url=url,
+        api_key=api_key,
+        path=path or SAMPLE_REQUESTS_FILE,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+    )
+    sys.exit(code)
+
+
+def _register_optional() -> None:
+    from workers.sim.cli import sim
+
+    cli.add_command(sim, "sim")
+
+
+_register_optional()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=True)
+    except ConfigError as e:
+        click.echo(f"coachline: {e}", err=True)
+        sys.exit(2)

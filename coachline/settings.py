@@ -1,0 +1,109 @@
+"""One pydantic-settings ``Settings``, read through the cached ``get_settings()``.
+
+Every field can be set from the environment with the ``COACHLINE_`` prefix, e.g.
+``COACHLINE_DATABASE_URL`` or ``COACHLINE_API_KEYS='{"key": "tenant"}'``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coachline.errors import ConfigError
+from coachline.pools import PoolsConfig, load_pools
+
+PACKAGE_DATA = Path(__file__).parent / "data"
+EMBEDDED_POOLS_FILE = PACKAGE_DATA / "pools.embedded.yaml"
+SAMPLE_REQUESTS_FILE = PACKAGE_DATA / "coaching_requests.jsonl"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COACHLINE_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///var/coachline.db"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    # Event bus, pool-load snapshot and shared cooldowns. Empty: the broker URL when it is Redis.
+    redis_url: str = ""
+    # API key -> tenant. The API refuses to start without one.
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    pools_file: Path = EMBEDDED_POOLS_FILE
+
+    # Producer API limits.
+    max_messages: Annotated[int, Field(ge=1)] = 100
+    max_message_chars: Annotated[int, Field(ge=1)] = 32_000
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 512 * 1024
+    max_tokens_limit: Annotated[int, Field(ge=1)] = 4096
+    default_max_tokens: Annotated[int, Field(ge=1)] = 256
+    max_wait_s: Annotated[float, Field(ge=0)] = 60.0
+    request_deadline_s: Annotated[float, Field(gt=0)] = 300.0
+
+    # Engines.
+    engine_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    engine_connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    generate_max_attempts: Annotated[int, Field(ge=1)] = 4
+    retry_backoff_s: Annotated[float, Field(ge=0)] = 0.5
+    retry_backoff_max_s: Annotated[float, Field(ge=0)] = 10.0
+
+    # Routing: complexity at or below fast_max -> LOCAL_FAST, at or below standard_max -> LOCAL_STANDARD.
+    tier_fast_max: Annotated[float, Field(ge=0, le=1)] = 0.12
+    tier_standard_max: Annotated[float, Field(ge=0, le=1)] = 0.3
+
+    # Celery.
+    task_time_limit_s: Annotated[int, Field(ge=10)] = 900
+    visibility_timeout_s: Annotated[int, Field(ge=60)] = 3600
+    # Requests queued longer than this with no progress are published again (a lost message).
+    requeue_after_s: Annotated[float, Field(gt=0)] = 120.0
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("visibility_timeout_s")
+    @classmethod
+    def _visibility_longer_than_tasks(cls, value: int, info: object) -> int:
+        data = getattr(info, "data", {})
+        limit = data.get("task_time_limit_s", 0)
+        if value <= limit:
+            raise ValueError(
+                f"must be longer than task_time_limit_s ({limit}); otherwise Redis redelivers running tasks"
+            )
+        return value
+
+    @property
+    def event_redis_url(self) -> str | None:
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
+
+    @functools.cached_property
+    def pools(self) -> PoolsConfig:
+        return load_pools(self.pools_file)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"])
+        parts.append(f"COACHLINE_{field.upper()}: {item['msg']}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, validated once; a ConfigError names the bad field."""
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from e
+    settings.pools  # noqa: B018 -- validate the pools file at start, not on the first request
+    return settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and `coachline up`, which set the environment first)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Telemetry every role shares: Prometheus metrics and structlog logs."""
