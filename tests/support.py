@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,11 +70,18 @@ class Processes:
         self.log_dir = log_dir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 -- closed with the process
-        proc = subprocess.Popen(
-            [*COACHLINE, *args], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
+    def start(
+        self, name: str, args: Sequence[str], env: dict[str, str], *, inherit_env: bool = True
+    ) -> subprocess.Popen[bytes]:
+        """Run ``coachline ARGS``; ``env`` is added to this process's environment unless told not to."""
+        # The child keeps its own copy of the descriptor; ours closes when the block ends.
+        with open(self.log_dir / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [*COACHLINE, *args],
+                env={**os.environ, **env} if inherit_env else env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.procs.append((name, proc))
         return proc
 
@@ -131,3 +139,71 @@ def wait_terminal(client: httpx.Client, request_id: str, *, timeout_s: float = 6
         ).json()
         if view["status"] in TERMINAL or remaining <= 0:
             return view
+
+
+MODELS = {
+    "fast": "mistralai/Mistral-7B-Instruct-v0.3",
+    "standard": "meta-llama/Llama-3.1-8B-Instruct",
+    "cloud": "gpt-4o-mini",
+}
+
+
+def start_stack(
+    procs: Processes,
+    work_dir: Path,
+    *,
+    database_url: str,
+    broker_url: str,
+    redis_url: str,
+    api_key: str,
+    profile: str = "fast",
+    max_num_seqs: int = 32,
+    free_port: Callable[[], int],
+) -> str:
+    """Engines, workers and the API as separate processes; returns the API's base URL once healthy."""
+    ports = {name: free_port() for name in ("fast", "standard", "cloud", "api")}
+    pools_file = write_pools_file(
+        work_dir / "pools.yaml",
+        fast_ports=[ports["fast"]],
+        standard_ports=[ports["standard"]],
+        cloud_port=ports["cloud"],
+        profile=profile,
+        max_num_seqs=max_num_seqs,
+    )
+    env = {
+        "COACHLINE_DATABASE_URL": database_url,
+        "COACHLINE_BROKER_URL": broker_url,
+        "COACHLINE_REDIS_URL": redis_url,
+        "COACHLINE_API_KEYS": json.dumps({api_key: "acme"}),
+        "COACHLINE_POOLS_FILE": str(pools_file),
+        "COACHLINE_LOG_LEVEL": "WARNING",
+    }
+    for name, model in MODELS.items():
+        procs.start(
+            f"sim-{name}",
+            [
+                "sim",
+                "--profile",
+                profile,
+                "--port",
+                str(ports[name]),
+                "--model",
+                model,
+                "--max-num-seqs",
+                str(max_num_seqs),
+            ],
+            env,
+        )
+    for role, extra in (
+        ("router", []),
+        ("pool", ["--pool", "fast"]),
+        ("pool", ["--pool", "standard"]),
+        ("cloud", []),
+    ):
+        procs.start(f"worker-{role}{''.join('-' + e for e in extra[1:])}", ["worker", role, *extra], env)
+    procs.start("api", ["api", "--host", "127.0.0.1", "--port", str(ports["api"])], env)
+    base = f"http://127.0.0.1:{ports['api']}"
+    wait_http(f"{base}/healthz", procs=procs)
+    for name in MODELS:
+        wait_http(f"http://127.0.0.1:{ports[name]}/health", procs=procs)
+    return base

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from coachline.settings import SAMPLE_REQUESTS_FILE
 from tests.conftest import free_port
-from tests.support import processes, wait_http, wait_terminal, write_pools_file
+from tests.support import processes, start_stack, wait_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -24,43 +24,17 @@ def _sample() -> list[dict[str, object]]:
 
 
 def _run_stack(tmp_path: Path, *, database_url: str, broker_url: str, redis_url: str) -> None:
-    ports = {name: free_port() for name in ("fast", "standard", "cloud", "api")}
-    pools_file = write_pools_file(
-        tmp_path / "pools.yaml",
-        fast_ports=[ports["fast"]],
-        standard_ports=[ports["standard"]],
-        cloud_port=ports["cloud"],
-    )
-    env = {
-        "COACHLINE_DATABASE_URL": database_url,
-        "COACHLINE_BROKER_URL": broker_url,
-        "COACHLINE_REDIS_URL": redis_url,
-        "COACHLINE_API_KEYS": json.dumps({API_KEY: "acme"}),
-        "COACHLINE_POOLS_FILE": str(pools_file),
-        "COACHLINE_LOG_LEVEL": "WARNING",
-    }
     sample = _sample()
     with processes(tmp_path) as procs:
-        for name, model in (
-            ("fast", "mistralai/Mistral-7B-Instruct-v0.3"),
-            ("standard", "meta-llama/Llama-3.1-8B-Instruct"),
-            ("cloud", "gpt-4o-mini"),
-        ):
-            procs.start(
-                f"sim-{name}", ["sim", "--profile", "fast", "--port", str(ports[name]), "--model", model], env
-            )
-        for role, extra in (
-            ("router", []),
-            ("pool", ["--pool", "fast"]),
-            ("pool", ["--pool", "standard"]),
-            ("cloud", []),
-        ):
-            procs.start(f"worker-{role}-{'-'.join(extra)}", ["worker", role, *extra], env)
-        procs.start("api", ["api", "--host", "127.0.0.1", "--port", str(ports["api"])], env)
-        base = f"http://127.0.0.1:{ports['api']}"
-        wait_http(f"{base}/healthz", procs=procs)
-        for name in ("fast", "standard", "cloud"):
-            wait_http(f"http://127.0.0.1:{ports[name]}/health", procs=procs)
+        base = start_stack(
+            procs,
+            tmp_path,
+            database_url=database_url,
+            broker_url=broker_url,
+            redis_url=redis_url,
+            api_key=API_KEY,
+            free_port=free_port,
+        )
 
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
