@@ -74,3 +74,17 @@ def render_metrics() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+# Router (policy, fallback, cooldown).
+PRIVACY_DETECTIONS = Counter(
+    "hybrid_decision_engine_privacy_detections_total", "Privacy detections by category (counts only)", ["category"]
+)
+FALLBACKS = Counter(
+    "coachline_fallbacks_total", "Attempts moved to another engine or pool after a failure", ["from_mode", "to_mode"]
+)
+ENGINE_COOLDOWNS = Counter(
+    "coachline_engine_cooldowns_total", "Engines put in cooldown after repeated failures", ["processing_mode"]
+)
+SPILLS = Counter(
+    "coachline_spills_total", "Requests sent to the cloud because no local pool met their latency budget"
+)
