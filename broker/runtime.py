@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from celery import Celery
 
+from coachline.cooldown import CooldownStore
 from coachline.events import EventPublisher
+from coachline.loadsnap import CachedLoadReader, LoadStore
 from coachline.settings import Settings
 
 
@@ -15,3 +17,7 @@ class Runtime:
     settings: Settings
     app: Celery
     events: EventPublisher
+    # Shared by every process of the deployment: engine cooldowns and the pool-load snapshot.
+    cooldowns: CooldownStore
+    loads: LoadStore
+    load_reader: CachedLoadReader

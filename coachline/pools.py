@@ -14,7 +14,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from coachline.domain import Tier
+from coachline.domain import PrivacyLevel, Tier
 from coachline.errors import ConfigError
 
 _POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
@@ -95,9 +95,23 @@ class CloudSpec(_Strict):
         return (tokens_in * self.input_usd_per_1m + tokens_out * self.output_usd_per_1m) / 1_000_000
 
 
+class TenantPolicy(_Strict):
+    """What a tenant allows: the router applies the strictest of this, the request and the user."""
+
+    # Nothing of this tenant's leaves the local pools (e.g. an enterprise on-premises tenant).
+    local_only: bool = False
+    # Private requests may reach the cloud, with identifiers redacted first.
+    private_to_cloud: bool = False
+    # Every request of this tenant counts as at least this private.
+    min_privacy: PrivacyLevel = PrivacyLevel.PUBLIC
+
+
 class PoolsConfig(_Strict):
     pools: Annotated[list[PoolSpec], Field(min_length=1)]
     cloud: CloudSpec | None = None
+    # Per-tenant routing policy; tenants not listed get ``default_tenant``.
+    tenants: dict[str, TenantPolicy] = Field(default_factory=dict)
+    default_tenant: TenantPolicy = Field(default_factory=TenantPolicy)
 
     @model_validator(mode="after")
     def _unique_names(self) -> PoolsConfig:
@@ -115,6 +129,9 @@ class PoolsConfig(_Strict):
 
     def pools_for(self, tier: Tier) -> list[PoolSpec]:
         return [p for p in self.pools if tier in p.tiers]
+
+    def tenant_policy(self, tenant: str) -> TenantPolicy:
+        return self.tenants.get(tenant, self.default_tenant)
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -47,6 +47,24 @@ class Settings(BaseSettings):
     generate_max_attempts: Annotated[int, Field(ge=1)] = 4
     retry_backoff_s: Annotated[float, Field(ge=0)] = 0.5
     retry_backoff_max_s: Annotated[float, Field(ge=0)] = 10.0
+    # An engine that fails this many times in a row is skipped for engine_cooldown_s.
+    engine_cooldown_failures: Annotated[int, Field(ge=1)] = 3
+    engine_cooldown_s: Annotated[float, Field(gt=0)] = 30.0
+
+    # GPU workers (`coachline worker gpu`). The engine command is a template: {model}, {port},
+    # {max_num_seqs} and {gpu} are filled in per engine; tests and benchmarks start the simulator
+    # (`python -m coachline sim --port {port} --model {model} ...`) in vLLM's place.
+    engine_command: str = "vllm serve {model} --port {port} --max-num-seqs {max_num_seqs}"
+    # Model loading ends when GET /health answers 200; a large model takes minutes.
+    engine_startup_timeout_s: Annotated[float, Field(gt=0)] = 900.0
+    # After the drain, the engine gets this long to exit on SIGTERM before it is killed.
+    engine_stop_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # The one engine this process serves (`coachline worker gpu` sets it): the pool that owns it is
+    # narrowed to it, so every attempt this process runs goes to its own GPU.
+    pinned_engine_url: str = ""
+    # Pool-load snapshot: how often pool workers publish, and how long one /metrics scrape may take.
+    load_publish_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    engine_scrape_timeout_s: Annotated[float, Field(gt=0)] = 0.25
 
     # Routing: complexity at or below fast_max -> LOCAL_FAST, at or below standard_max -> LOCAL_STANDARD.
     tier_fast_max: Annotated[float, Field(ge=0, le=1)] = 0.12
@@ -82,7 +100,24 @@ class Settings(BaseSettings):
 
     @functools.cached_property
     def pools(self) -> PoolsConfig:
-        return load_pools(self.pools_file)
+        pools = load_pools(self.pools_file)
+        return pin_engine(pools, self.pinned_engine_url) if self.pinned_engine_url else pools
+
+
+def pin_engine(pools: PoolsConfig, engine_url: str) -> PoolsConfig:
+    """``pools`` with the pool that owns ``engine_url`` reduced to that one engine.
+
+    A GPU worker serves one engine: every attempt it runs goes to its own GPU, so an engine's load is
+    exactly what its own worker holds (never more than its batch). A retry that should try another
+    GPU of the pool goes back to the pool's queue, where that GPU's worker takes it.
+    """
+    url = engine_url.rstrip("/")
+    for pool in pools.pools:
+        for engine in pool.engines:
+            if engine.base_url == url:
+                pinned = pool.model_copy(update={"engines": [engine]})
+                return pools.model_copy(update={"pools": [pinned if p is pool else p for p in pools.pools]})
+    raise ConfigError(f"COACHLINE_PINNED_ENGINE_URL: {url} is not an engine of any pool in the pools file")
 
 
 def _describe(error: ValidationError) -> str:

@@ -26,6 +26,7 @@ def write_pools_file(
     cloud_port: int | None,
     profile: str = "fast",
     max_num_seqs: int = 32,
+    tenants: dict[str, dict[str, object]] | None = None,
 ) -> Path:
     """A pools file whose engines are simulators on the given ports."""
     data: dict[str, object] = {
@@ -59,6 +60,8 @@ def write_pools_file(
             "output_usd_per_1m": 0.60,
             "sim_profile": profile,
         }
+    if tenants:
+        data["tenants"] = tenants
     path.write_text(yaml.safe_dump(data))
     return path
 

@@ -155,7 +155,9 @@ def complete(
         raise classify(e) from e
     except openai.OpenAIError as e:
         # Raised before any request is sent: the client itself is misconfigured.
-        raise EngineError("engine_client_error", f"the engine client is misconfigured: {e}", transient=False) from e
+        raise EngineError(
+            "engine_client_error", f"the engine client is misconfigured: {e}", transient=False
+        ) from e
     except httpx2.HTTPError as e:
         raise EngineError(
             "engine_unreachable", f"the stream broke ({type(e).__name__})", transient=True

@@ -7,24 +7,25 @@ Plain functions over a session; ``workers/tasks.py`` wraps them in a Celery task
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from coachline.cooldown import CooldownStore
 from coachline.db.models import Attempt, Request, Result, RoutingDecision
 from coachline.db.types import utcnow
-from coachline.domain import RequestStatus
+from coachline.domain import RequestStatus, Tier
 from coachline.pools import PoolsConfig
 from coachline.settings import Settings
 from coachline.telemetry import metrics
 from workers.engines import Completion, EngineTarget, complete
 from workers.errors import EngineError
+from workers.fallback import Next, Route, Tried, WaitFor, chain, next_target
 
 log = structlog.get_logger(__name__)
 
@@ -80,26 +81,30 @@ class _InFlight:
 IN_FLIGHT = _InFlight()
 
 
-def engine_target(pools: PoolsConfig, decision: RoutingDecision, attempt_number: int) -> EngineTarget:
-    """The engine for an attempt: a retry moves to the pool's next engine."""
-    if decision.pool is not None:
-        pool = pools.pool(decision.pool)
-        engine = pool.engines[(attempt_number - 1) % len(pool.engines)]
-        return EngineTarget(engine.base_url, pool.model, "EMPTY", pool.name, "local")
-    cloud = pools.cloud
-    if cloud is None:
-        raise EngineError("no_cloud_provider", "the pools file declares no cloud provider", transient=False)
-    api_key = os.environ.get(cloud.api_key_env)
-    if not api_key:
-        if cloud.sim_profile is None:
-            raise EngineError(
-                "cloud_credentials_missing", f"the cloud API key variable {cloud.api_key_env} is not set", transient=False
-            )
-        api_key = "simulated"  # coachline serves this cloud with its simulator, which takes any key
-    return EngineTarget(cloud.base_url, cloud.model, api_key, None, "cloud")
+def route_of(decision: RoutingDecision) -> Route:
+    return Route(tier=Tier(decision.tier), pool=decision.pool, cloud_allowed=decision.cloud_allowed)
 
 
-def claim(session: Session, request_id: str, *, settings: Settings) -> Job | Retry | Finished | None:
+def tried_so_far(session: Session, request_id: str) -> list[Tried]:
+    rows = session.execute(
+        select(Attempt.engine_url, Attempt.processing_mode, Attempt.error_code)
+        .where(Attempt.request_id == request_id)
+        .order_by(Attempt.number)
+    ).all()
+    return [Tried(url, mode, code) for url, mode, code in rows]
+
+
+def choose(
+    pools: PoolsConfig, decision: RoutingDecision, tried: list[Tried], cooldowns: CooldownStore
+) -> Next | WaitFor | None:
+    route = route_of(decision)
+    urls = [t.base_url for t in chain(route, pools)]
+    return next_target(route, pools, tried, cooldowns.cooling(urls))
+
+
+def claim(
+    session: Session, request_id: str, *, settings: Settings, cooldowns: CooldownStore
+) -> Job | Retry | Finished | None:
     """Take the request for one attempt; the lease keeps a duplicate message from running it twice."""
     now = utcnow()
     lease_until = now + dt.timedelta(seconds=settings.engine_timeout_s + 30)
@@ -143,15 +148,32 @@ def claim(session: Session, request_id: str, *, settings: Settings) -> Job | Ret
         return None
     if request.started_at is None:
         request.started_at = now
-    number = (
-        session.scalar(select(func.max(Attempt.number)).where(Attempt.request_id == request_id)) or 0
-    ) + 1
+    tried = tried_so_far(session, request_id)
+    number = len(tried) + 1
     try:
-        target = engine_target(settings.pools, decision, number)
+        picked = choose(settings.pools, decision, tried, cooldowns)
     except (KeyError, EngineError) as e:
-        code, message = (e.code, e.message) if isinstance(e, EngineError) else ("unknown_pool", f"no pool {e}")
+        code, message = (
+            (e.code, e.message) if isinstance(e, EngineError) else ("unknown_pool", f"no pool {e}")
+        )
         _terminate(session, request, RequestStatus.FAILED, code, message, now)
         return Finished(RequestStatus.FAILED, decision.processing_mode)
+    if picked is None:
+        _terminate(session, request, RequestStatus.FAILED, "no_engine", "no engine may serve it", now)
+        return Finished(RequestStatus.FAILED, decision.processing_mode)
+    if isinstance(picked, WaitFor):
+        # Every allowed engine is cooling down; a sensitive request waits for a local one.
+        request.lease_until = now
+        return Retry(countdown_s=max(0.05, picked.seconds), attempt_failed=False)
+    target = picked.target
+    if target.processing_mode == "cloud" and not decision.cloud_allowed:
+        # The chain cannot produce this; refusing here keeps the invariant even if it ever did.
+        raise AssertionError("a cloud target for a decision that forbids the cloud")
+    messages = list(request.messages)
+    if target.processing_mode == "cloud" and decision.redact_for_cloud:
+        if decision.redacted_messages is None:
+            raise AssertionError("a private request allowed to the cloud has no redacted copy")
+        messages = list(decision.redacted_messages)
     session.add(
         Attempt(
             request_id=request_id,
@@ -160,7 +182,7 @@ def claim(session: Session, request_id: str, *, settings: Settings) -> Job | Ret
             processing_mode=target.processing_mode,
             engine_url=target.base_url,
             model=target.model,
-            reason="initial" if number == 1 else "retry",
+            reason=picked.reason,
             outcome="running",
             started_at=now,
         )
@@ -170,7 +192,7 @@ def claim(session: Session, request_id: str, *, settings: Settings) -> Job | Ret
         attempt_number=number,
         target=target,
         tier=decision.tier,
-        messages=list(request.messages),
+        messages=messages,
         max_tokens=request.max_tokens,
         temperature=request.temperature,
         created_at=request.created_at,
@@ -258,10 +280,15 @@ def record_success_metrics(job: Job, completion: Completion, cost: float) -> Non
 
 
 def store_failure(
-    session: Session, job: Job, error: EngineError, *, settings: Settings
+    session: Session, job: Job, error: EngineError, *, settings: Settings, cooldowns: CooldownStore
 ) -> Retry | Finished | None:
-    """Store a failed attempt; retry with backoff while attempts remain, else end the request failed."""
+    """Store a failed attempt; try the next engine of the chain while attempts remain (backing off
+    when it is the same engine), else end the request failed."""
     now = utcnow()
+    if error.transient:
+        cooled = cooldowns.record_failure(job.target.base_url, cool_for_s=error.retry_after_s)
+        if cooled:
+            metrics.ENGINE_COOLDOWNS.labels(processing_mode=job.target.processing_mode).inc()
     _close_attempt(session, job, "error", error.code, error.message, now)
     metrics.ENGINE_ERRORS.labels(
         processing_mode=job.target.processing_mode, pool=job.target.pool or "cloud", code=error.code
@@ -272,6 +299,14 @@ def store_failure(
     if error.transient and job.attempt_number < settings.generate_max_attempts:
         request.lease_until = now  # the retry message may claim it at once
         request.updated_at = now
+        decision = session.get(RoutingDecision, job.request_id)
+        assert decision is not None
+        upcoming = choose(settings.pools, decision, tried_so_far(session, job.request_id), cooldowns)
+        if isinstance(upcoming, Next) and upcoming.target.base_url != job.target.base_url:
+            metrics.FALLBACKS.labels(
+                from_mode=job.target.processing_mode, to_mode=upcoming.target.processing_mode
+            ).inc()
+            return Retry(countdown_s=0.0, attempt_failed=True)
         backoff = min(settings.retry_backoff_max_s, settings.retry_backoff_s * 2 ** (job.attempt_number - 1))
         return Retry(countdown_s=max(backoff, error.retry_after_s or 0.0), attempt_failed=True)
     message = (

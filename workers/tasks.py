@@ -42,7 +42,7 @@ def register(app: Celery, runtime: Runtime) -> None:
     )
     def generate(self: Task, request_id: str) -> None:
         with session_scope(url) as session:
-            claimed = claim(session, request_id, settings=settings)
+            claimed = claim(session, request_id, settings=settings, cooldowns=runtime.cooldowns)
         outcome: Outcome
         outcome = _attempt(claimed) if isinstance(claimed, Job) else claimed
         if isinstance(outcome, Retry):
@@ -58,10 +58,11 @@ def register(app: Celery, runtime: Runtime) -> None:
             completion, share = run_engine(job, settings=settings)
         except EngineError as e:
             with session_scope(url) as session:
-                return store_failure(session, job, e, settings=settings)
+                return store_failure(session, job, e, settings=settings, cooldowns=runtime.cooldowns)
         cost = cost_usd(job, completion, share, settings.pools)
         with session_scope(url) as session:
             finished = store_success(session, job, completion, cost)
+        runtime.cooldowns.record_success(job.target.base_url)
         if finished is not None:
             record_success_metrics(job, completion, cost)
         return finished

@@ -92,7 +92,7 @@ def start(settings: Settings, *, with_beat: bool = True) -> Embedded:
     """Start everything but the HTTP server; the caller serves ``Embedded.api``."""
     migrations.upgrade(settings.database_url)
     waiter = CompletionWaiter()
-    runtime = build(settings, broker_url=MEMORY_BROKER, events=LocalPublisher(waiter))
+    runtime = build(settings, broker_url=MEMORY_BROKER, events=LocalPublisher(waiter), shared_state="memory")
     embedded = Embedded(runtime=runtime, api=create_api(runtime, waiter))
     try:
         embedded.sims = start_simulators(settings)

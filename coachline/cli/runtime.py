@@ -9,7 +9,10 @@ import scheduler.tasks
 import workers.tasks
 from broker.app import create_app
 from broker.runtime import Runtime
+from coachline.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
+from coachline.errors import ConfigError
 from coachline.events import EventPublisher, RedisPublisher
+from coachline.loadsnap import CachedLoadReader, LoadStore, MemoryLoadStore, RedisLoadStore
 from coachline.settings import Settings
 from scheduler.schedule import beat_schedule
 
@@ -27,12 +30,44 @@ def default_events(settings: Settings) -> EventPublisher:
 
 
 def build(
-    settings: Settings, *, broker_url: str | None = None, events: EventPublisher | None = None
+    settings: Settings,
+    *,
+    broker_url: str | None = None,
+    events: EventPublisher | None = None,
+    shared_state: str = "auto",
 ) -> Runtime:
-    """The Celery app with every task registered explicitly, and the runtime the tasks share."""
+    """The Celery app with every task registered explicitly, and the runtime the tasks share.
+
+    ``shared_state`` is where cooldowns and the load snapshot live: ``redis`` (every process of a
+    deployment sees them), ``memory`` (one process: the embedded default) or ``auto`` (Redis when
+    one is configured).
+    """
     app: Celery = create_app(settings, broker_url=broker_url)
     app.conf.beat_schedule = beat_schedule()
-    runtime = Runtime(settings=settings, app=app, events=events or default_events(settings))
+    redis_url = settings.event_redis_url
+    use_redis = shared_state == "redis" or (shared_state == "auto" and redis_url is not None)
+    cooldowns: CooldownStore
+    loads: LoadStore
+    if use_redis:
+        if redis_url is None:
+            raise ConfigError("COACHLINE_REDIS_URL is needed for shared cooldowns and load snapshots")
+        cooldowns = RedisCooldowns(
+            redis_url, failures=settings.engine_cooldown_failures, cooldown_s=settings.engine_cooldown_s
+        )
+        loads = RedisLoadStore(redis_url)
+    else:
+        cooldowns = MemoryCooldowns(
+            failures=settings.engine_cooldown_failures, cooldown_s=settings.engine_cooldown_s
+        )
+        loads = MemoryLoadStore()
+    runtime = Runtime(
+        settings=settings,
+        app=app,
+        events=events or default_events(settings),
+        cooldowns=cooldowns,
+        loads=loads,
+        load_reader=CachedLoadReader(loads),
+    )
     router.tasks.register(app, runtime)
     workers.tasks.register(app, runtime)
     scheduler.tasks.register(app, runtime)

@@ -78,6 +78,12 @@ class RoutingDecision(Base):
     signals: Mapped[dict[str, Any]]
     reasons: Mapped[list[Any]]
     decision_ms: Mapped[float]
+    # What the fallback chain may do later: whether any attempt may reach the cloud, and redacted.
+    cloud_allowed: Mapped[bool]
+    redact_for_cloud: Mapped[bool]
+    # The conversation with identifiers replaced, kept only when a private request may reach the
+    # cloud: the worker sends this copy, never the original, to a cloud engine.
+    redacted_messages: Mapped[list[Any] | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     request: Mapped[Request] = relationship(back_populates="decision", lazy="raise")
@@ -123,3 +129,15 @@ class Result(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     request: Mapped[Request] = relationship(back_populates="result", lazy="raise")
+
+
+class UserPreference(Base):
+    """A user's own privacy choice; the router applies the strictest of it and everything else."""
+
+    __tablename__ = "user_preferences"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    privacy_level: Mapped[str | None] = mapped_column(String(16))
+    local_only: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

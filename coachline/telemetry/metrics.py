@@ -13,6 +13,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -75,16 +76,45 @@ def render_metrics() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
+
 # Router (policy, fallback, cooldown).
 PRIVACY_DETECTIONS = Counter(
-    "hybrid_decision_engine_privacy_detections_total", "Privacy detections by category (counts only)", ["category"]
+    "hybrid_decision_engine_privacy_detections_total",
+    "Privacy detections by category (counts only)",
+    ["category"],
 )
 FALLBACKS = Counter(
-    "coachline_fallbacks_total", "Attempts moved to another engine or pool after a failure", ["from_mode", "to_mode"]
+    "coachline_fallbacks_total",
+    "Attempts moved to another engine or pool after a failure",
+    ["from_mode", "to_mode"],
 )
 ENGINE_COOLDOWNS = Counter(
     "coachline_engine_cooldowns_total", "Engines put in cooldown after repeated failures", ["processing_mode"]
 )
 SPILLS = Counter(
     "coachline_spills_total", "Requests sent to the cloud because no local pool met their latency budget"
+)
+
+
+# GPU workers: loading the model into an engine (`coachline worker gpu`).
+_ENGINE_LOAD_BUCKETS_S = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800)
+ENGINE_LOAD_TIME = Histogram(
+    "coachline_engine_load_seconds",
+    "Time from starting (or attaching to) an engine until GET /health answered 200",
+    ["pool", "model"],
+    buckets=_ENGINE_LOAD_BUCKETS_S,
+)
+ENGINE_LOAD_LAST = Gauge(
+    "coachline_engine_load_last_seconds",
+    "Load time of the most recent engine start",
+    ["pool", "model"],
+    multiprocess_mode="mostrecent",
+)
+ENGINE_LOADS = Counter(
+    "coachline_engine_loads_total", "Engine starts by outcome (success, failure)", ["pool", "model", "outcome"]
+)
+LOAD_SNAPSHOT_FAILURES = Counter(
+    "coachline_load_snapshot_failures_total",
+    "Pool-load snapshot steps that failed (stage: scrape, queue_depth, publish)",
+    ["pool", "stage"],
 )

@@ -128,6 +128,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("decision_ms", sa.Double(), nullable=False),
+        sa.Column("cloud_allowed", sa.Boolean(), nullable=False),
+        sa.Column("redact_for_cloud", sa.Boolean(), nullable=False),
+        sa.Column(
+            "redacted_messages",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["request_id"],
@@ -137,10 +144,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_routing_decisions")),
     )
+    op.create_table(
+        "user_preferences",
+        sa.Column("tenant", sa.String(length=100), nullable=False),
+        sa.Column("user_id", sa.String(length=200), nullable=False),
+        sa.Column("privacy_level", sa.String(length=16), nullable=True),
+        sa.Column("local_only", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "user_id", name=op.f("pk_user_preferences")),
+    )
 
 
 def downgrade() -> None:
-
+    op.drop_table("user_preferences")
     op.drop_table("routing_decisions")
     op.drop_table("results")
     with op.batch_alter_table("attempts", schema=None) as batch_op:

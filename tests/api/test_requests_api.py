@@ -30,7 +30,7 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
         max_body_bytes=8192,
     )
     waiter = CompletionWaiter()
-    runtime = build(settings, broker_url="memory://", events=LocalPublisher(waiter))
+    runtime = build(settings, broker_url="memory://", events=LocalPublisher(waiter), shared_state="memory")
     with TestClient(create_api(runtime, waiter)) as test_client:
         yield test_client
 

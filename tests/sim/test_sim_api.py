@@ -20,9 +20,15 @@ MODEL = "coach-7b"
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimHandle]:
-    config = SimConfig.from_profile("fast", model=MODEL, served_model_names=(MODEL, "coach-alias"),
-                                    output_tokens_min=10, output_tokens_max=40, max_model_len=256,
-                                    kv_capacity_tokens=10_000)
+    config = SimConfig.from_profile(
+        "fast",
+        model=MODEL,
+        served_model_names=(MODEL, "coach-alias"),
+        output_tokens_min=10,
+        output_tokens_max=40,
+        max_model_len=256,
+        kv_capacity_tokens=10_000,
+    )
     with start_in_thread(config) as handle:
         yield handle
 
@@ -55,7 +61,10 @@ def test_stream_with_usage_matches_the_plain_answer(sim: SimHandle) -> None:
     messages = user("Give me one tip for staying calm before a presentation.")
     plain = client(sim).chat.completions.create(model=MODEL, messages=messages, max_tokens=100)
     stream = client(sim).chat.completions.create(
-        model=MODEL, messages=messages, max_tokens=100, stream=True,
+        model=MODEL,
+        messages=messages,
+        max_tokens=100,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -73,8 +82,13 @@ def test_stream_with_usage_matches_the_plain_answer(sim: SimHandle) -> None:
 
 
 def test_raw_stream_is_sse_ending_with_usage_then_done(sim: SimHandle) -> None:
-    body = {"model": MODEL, "messages": user("raw stream"), "stream": True, "max_tokens": 5,
-            "stream_options": {"include_usage": True}}
+    body = {
+        "model": MODEL,
+        "messages": user("raw stream"),
+        "stream": True,
+        "max_tokens": 5,
+        "stream_options": {"include_usage": True},
+    }
     with httpx.stream("POST", f"{sim.url}/chat/completions", json=body) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -90,8 +104,9 @@ def test_raw_stream_is_sse_ending_with_usage_then_done(sim: SimHandle) -> None:
 
 
 def test_stream_without_include_usage_sends_no_usage_chunk(sim: SimHandle) -> None:
-    stream = client(sim).chat.completions.create(model=MODEL, messages=user("no usage"), stream=True,
-                                                 max_tokens=20)
+    stream = client(sim).chat.completions.create(
+        model=MODEL, messages=user("no usage"), stream=True, max_tokens=20
+    )
     chunks = list(stream)
     assert chunks and all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks)
@@ -101,8 +116,9 @@ def test_max_tokens_truncates_the_same_answer_with_finish_reason_length(sim: Sim
     messages = user("Truncate me kindly.")
     full = client(sim).chat.completions.create(model=MODEL, messages=messages, max_tokens=200)
     short = client(sim).chat.completions.create(model=MODEL, messages=messages, max_tokens=3)
-    newer = client(sim).chat.completions.create(model=MODEL, messages=messages, max_tokens=200,
-                                                max_completion_tokens=4)
+    newer = client(sim).chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=200, max_completion_tokens=4
+    )
 
     full_words = _words(full.choices[0].message.content or "")
     assert short.choices[0].finish_reason == "length"
@@ -132,8 +148,12 @@ def test_unknown_model_is_404_in_vllm_error_shape(sim: SimHandle) -> None:
         client(sim).chat.completions.create(model="gpt-nope", messages=user("hi"))
     assert caught.value.status_code == 404
     error = caught.value.response.json()["error"]
-    assert error == {"message": "The model `gpt-nope` does not exist.", "type": "NotFoundError",
-                     "param": "model", "code": 404}
+    assert error == {
+        "message": "The model `gpt-nope` does not exist.",
+        "type": "NotFoundError",
+        "param": "model",
+        "code": 404,
+    }
 
 
 @pytest.mark.parametrize(
@@ -152,8 +172,9 @@ def test_unknown_model_is_404_in_vllm_error_shape(sim: SimHandle) -> None:
 )
 def test_malformed_body_is_400_in_vllm_error_shape(sim: SimHandle, body: Any, fragment: str) -> None:
     if isinstance(body, bytes):
-        response = httpx.post(f"{sim.url}/chat/completions", content=body,
-                              headers={"content-type": "application/json"})
+        response = httpx.post(
+            f"{sim.url}/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
     else:
         response = chat(sim, body)
     assert response.status_code == 400

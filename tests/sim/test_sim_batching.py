@@ -23,7 +23,9 @@ def _stream_timings(openai_client: openai.OpenAI, prompt: str) -> tuple[float, l
     started = time.perf_counter()
     arrivals: list[float] = []
     stream = openai_client.chat.completions.create(
-        model="m", messages=user(prompt), stream=True,
+        model="m",
+        messages=user(prompt),
+        stream=True,
     )
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -60,8 +62,15 @@ class _Poller:
 
 def test_at_most_max_num_seqs_run_and_later_requests_wait(start_sim: StartSim) -> None:
     # Each request: 40 ms to the first token, then 9 tokens 10 ms apart => ~130 ms in the batch.
-    sim = start_sim(model="m", max_num_seqs=2, ttft_base_ms=40, itl_base_ms=10, itl_batch_factor=0.0,
-                    output_tokens_min=10, output_tokens_max=10)
+    sim = start_sim(
+        model="m",
+        max_num_seqs=2,
+        ttft_base_ms=40,
+        itl_base_ms=10,
+        itl_batch_factor=0.0,
+        output_tokens_min=10,
+        output_tokens_max=10,
+    )
     shared = client(sim)
     with _Poller(sim) as poller, ThreadPoolExecutor(6) as pool:
         timings = list(pool.map(lambda i: _stream_timings(shared, f"request {i}"), range(6)))
@@ -81,8 +90,15 @@ def test_at_most_max_num_seqs_run_and_later_requests_wait(start_sim: StartSim) -
 
 def test_inter_token_latency_grows_with_the_running_batch(start_sim: StartSim) -> None:
     # ITL = 10 ms * (1 + 0.5 * (running - 1)): 10 ms alone, 25 ms with four running.
-    sim = start_sim(model="m", max_num_seqs=8, ttft_base_ms=5, itl_base_ms=10, itl_batch_factor=0.5,
-                    output_tokens_min=15, output_tokens_max=15)
+    sim = start_sim(
+        model="m",
+        max_num_seqs=8,
+        ttft_base_ms=5,
+        itl_base_ms=10,
+        itl_batch_factor=0.5,
+        output_tokens_min=15,
+        output_tokens_max=15,
+    )
     shared = client(sim)
     _, alone = _stream_timings(shared, "alone")
     with ThreadPoolExecutor(4) as pool:
@@ -97,8 +113,16 @@ def test_inter_token_latency_grows_with_the_running_batch(start_sim: StartSim) -
 
 
 def test_kv_cache_usage_follows_the_running_sequences(start_sim: StartSim) -> None:
-    sim = start_sim(model="m", max_num_seqs=4, ttft_base_ms=0, itl_base_ms=20, output_tokens_min=20,
-                    output_tokens_max=20, max_model_len=512, kv_capacity_tokens=1000)
+    sim = start_sim(
+        model="m",
+        max_num_seqs=4,
+        ttft_base_ms=0,
+        itl_base_ms=20,
+        output_tokens_min=20,
+        output_tokens_max=20,
+        max_model_len=512,
+        kv_capacity_tokens=1000,
+    )
     prompt = "p" * 400  # ~106 tokens with the template
     seen: list[tuple[float, float]] = []
     shared = client(sim)
@@ -106,8 +130,12 @@ def test_kv_cache_usage_follows_the_running_sequences(start_sim: StartSim) -> No
         futures = [pool.submit(_stream_timings, shared, prompt + str(i)) for i in range(2)]
         time.sleep(0.15)
         samples = scrape(sim)
-        seen.append((value(samples, sim, "vllm:kv_cache_usage_perc"),
-                     value(samples, sim, "vllm:gpu_cache_usage_perc")))
+        seen.append(
+            (
+                value(samples, sim, "vllm:kv_cache_usage_perc"),
+                value(samples, sim, "vllm:gpu_cache_usage_perc"),
+            )
+        )
         for future in futures:
             future.result()
 

@@ -83,9 +83,27 @@ def _invoke(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, list
 
 def test_cli_builds_the_config_from_profile_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     code, output, served = _invoke(
-        monkeypatch, "--profile", "a100-llama-3.1-8b", "--port", "8101", "--model", "m",
-        "--max-num-seqs", "4", "--startup-s", "2", "--failure-rate", "0.1", "--failure-kinds", "500,429",
-        "--fail-first", "3", "--fail-first-kind", "timeout", "--seed", "9",
+        monkeypatch,
+        "--profile",
+        "a100-llama-3.1-8b",
+        "--port",
+        "8101",
+        "--model",
+        "m",
+        "--max-num-seqs",
+        "4",
+        "--startup-s",
+        "2",
+        "--failure-rate",
+        "0.1",
+        "--failure-kinds",
+        "500,429",
+        "--fail-first",
+        "3",
+        "--fail-first-kind",
+        "timeout",
+        "--seed",
+        "9",
     )
     assert code == 0, output
     config, host, port = served[0]
@@ -108,8 +126,9 @@ def test_cli_builds_the_config_from_profile_and_options(monkeypatch: pytest.Monk
         (["--output-tokens-min", "50", "--output-tokens-max", "10"], "--output-tokens-max"),
     ],
 )
-def test_cli_rejects_bad_options_with_exit_code_2(monkeypatch: pytest.MonkeyPatch, args: list[str],
-                                                  fragment: str) -> None:
+def test_cli_rejects_bad_options_with_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], fragment: str
+) -> None:
     code, output, served = _invoke(monkeypatch, *args)
     assert code == 2
     assert fragment in output

@@ -53,8 +53,9 @@ def test_admits_first_come_first_served_up_to_max_num_seqs() -> None:
 
 def test_kv_capacity_holds_back_prompts_that_do_not_fit() -> None:
     async def scenario() -> None:
-        engine, _ = _engine(max_num_seqs=8, max_model_len=500, kv_capacity_tokens=600, ttft_base_ms=5,
-                            itl_base_ms=1)
+        engine, _ = _engine(
+            max_num_seqs=8, max_model_len=500, kv_capacity_tokens=600, ttft_base_ms=5, itl_base_ms=1
+        )
         seqs = [engine.submit(prompt_tokens=250, output_tokens=2) for _ in range(3)]
         # 250 + 250 fit in 600; the third waits although batch slots are free.
         assert (engine.num_running, engine.num_waiting) == (2, 1)

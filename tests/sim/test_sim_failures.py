@@ -78,8 +78,9 @@ def test_injected_timeout_holds_the_connection(start_sim: StartSim) -> None:
 def test_stop_releases_held_requests(start_sim: StartSim) -> None:
     sim = start_sim(model="m", fail_first_n=1, fail_first_kind="timeout", timeout_hold_s=30)
     statuses: list[int] = []
-    waiter = threading.Thread(target=lambda: statuses.append(chat(sim, {"model": "m", "messages": user("x")})
-                                                              .status_code))
+    waiter = threading.Thread(
+        target=lambda: statuses.append(chat(sim, {"model": "m", "messages": user("x")}).status_code)
+    )
     waiter.start()
     time.sleep(0.2)
     started = time.perf_counter()
@@ -106,8 +107,10 @@ def test_fail_first_n_then_serve(start_sim: StartSim) -> None:
 def test_failure_rate_is_seeded_and_reproducible(start_sim: StartSim) -> None:
     def pattern(seed: int) -> list[int]:
         sim = start_sim(model="m", failure_rate=0.5, failure_kinds="500,429,context_length", seed=seed)
-        return [chat(sim, {"model": "m", "messages": user(f"q{i}"), "max_tokens": 2}).status_code
-                for i in range(30)]
+        return [
+            chat(sim, {"model": "m", "messages": user(f"q{i}"), "max_tokens": 2}).status_code
+            for i in range(30)
+        ]
 
     first = pattern(7)
     assert pattern(7) == first

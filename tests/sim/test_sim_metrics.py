@@ -24,7 +24,7 @@ def test_vllm_metric_names_with_model_name_label(start_sim: StartSim) -> None:
     samples = scrape(sim)
     names = {name for name, _ in samples}
     assert set(REQUIRED) <= names
-    for (name, labels) in samples:
+    for name, labels in samples:
         if name.startswith("vllm:"):
             assert ("model_name", "org/model-x") in labels, name
 
