@@ -2,8 +2,6 @@
 
 # No `from __future__ import annotations` here: FastAPI reads these signatures at run time.
 
-import hmac
-import json
 import time
 from typing import Annotated
 
@@ -16,6 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from broker.api.auth import tenant_dependency
+from broker.api.body import read_json_body
 from broker.api.errors import (
     ApiError,
     api_error_handler,
@@ -23,6 +23,7 @@ from broker.api.errors import (
     http_error_handler,
     validation_error_handler,
 )
+from broker.api.preferences import preferences_router
 from broker.api.schemas import Accepted, CreateRequest, RequestView
 from broker.api.service import check_limits, create_request, load_view
 from broker.publish import publish
@@ -43,34 +44,14 @@ _MAX_IDEMPOTENCY_KEY = 200
 def create_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
     settings = runtime.settings
     sessions = get_sessionmaker(settings.database_url)
-    api_keys = dict(settings.api_keys)
 
     api = FastAPI(title="coachline", version="1", docs_url="/docs", redoc_url=None)
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
 
-    def tenant_of(
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> str:
-        key = x_api_key
-        if authorization:
-            scheme, _, value = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not value:
-                raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <api key>'")
-            key = value.strip()
-        if not key:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "an API key is required (Authorization: Bearer <key>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        for known, tenant in api_keys.items():
-            if hmac.compare_digest(known.encode(), key.encode()):
-                return tenant
-        raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    tenant_of = tenant_dependency(settings.api_keys)
+    api.include_router(preferences_router(settings, tenant_of))
 
     @api.post("/v1/requests", status_code=202, response_model=Accepted)
     async def post_request(
@@ -78,7 +59,7 @@ def create_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
         tenant: str = Depends(tenant_of),
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        body = await _read_body(request, settings.max_body_bytes)
+        body = await read_json_body(request, settings.max_body_bytes)
         if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
             raise ApiError(
                 400,
@@ -143,22 +124,6 @@ def create_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
         return Response(payload, media_type=content_type)
 
     return api
-
-
-async def _read_body(request: Request, limit: int) -> object:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "body_too_large", f"the request body is over {limit} bytes")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise ApiError(413, "body_too_large", f"the request body is over {limit} bytes")
-    content_type = request.headers.get("content-type", "application/json")
-    if "json" not in content_type:
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON ({e})") from e
 
 
 def _health_checks(runtime: Runtime) -> dict[str, str]:

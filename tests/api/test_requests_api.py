@@ -189,3 +189,21 @@ def test_health_and_metrics(client: TestClient) -> None:
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert "coachline_requests_accepted_total" in metrics.text
+
+
+def test_user_preferences(client: TestClient) -> None:
+    url = "/v1/users/u-1/preferences"
+    assert client.get(url, headers=AUTH).status_code == 404
+    stored = client.put(url, json={"privacy_level": "sensitive", "local_only": True}, headers=AUTH)
+    assert stored.status_code == 200
+    assert stored.json() == {"user_id": "u-1", "privacy_level": "sensitive", "local_only": True}
+    assert client.get(url, headers=AUTH).json()["privacy_level"] == "sensitive"
+    # Another tenant's user of the same id is another user.
+    assert client.get(url, headers={"Authorization": f"Bearer {OTHER_KEY}"}).status_code == 404
+    bad = client.put(url, json={"privacy_level": "secret"}, headers=AUTH)
+    assert bad.status_code == 422 and _error(bad)["field"] == "privacy_level"
+    assert client.put(url, json={"local_only": "yes"}, headers=AUTH).status_code == 422
+    assert (
+        client.put(url, content=b"{", headers={**AUTH, "Content-Type": "application/json"}).status_code == 400
+    )
+    assert client.put(url, json={}, headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -20,7 +20,7 @@ from broker.queues import GENERATE_TASK, ROUTE_TASK, ROUTER_QUEUE, all_queues
 from broker.runtime import Runtime
 from broker.worker import start_worker_thread
 from coachline.cli.runtime import build
-from coachline.db.models import Attempt, Request, Result, RoutingDecision
+from coachline.db.models import Attempt, Request, Result, RoutingDecision, UserPreference
 from coachline.db.session import session_scope
 from coachline.db.types import utcnow
 from coachline.domain import RequestStatus
@@ -77,11 +77,13 @@ class Stack:
         publish_route: bool = True,
         deadline_s: float = 300.0,
         tenant: str = "t",
+        user_id: str | None = None,
     ) -> str:
         now = utcnow()
         with session_scope(self.settings.database_url) as session:
             request = Request(
                 tenant=tenant,
+                user_id=user_id,
                 body_sha256="0" * 64,
                 messages=messages,
                 routing_hints=hints or {},
@@ -304,6 +306,18 @@ def test_complex_requests_go_local_when_privacy_or_policy_says_so(make_stack) ->
     for request_id in (hinted, disclosed, onprem, preferred):
         assert [pool for pool, _ in _trail(stack, request_id)] != ["cloud"]
         assert stack.request(request_id)[1].processing_mode == "local"  # type: ignore[union-attr]
+
+
+def test_a_user_preference_keeps_complex_requests_local(make_stack) -> None:  # type: ignore[no-untyped-def]
+    stack = make_stack()
+    with session_scope(stack.settings.database_url) as session:
+        session.add(UserPreference(tenant="t", user_id="careful", local_only=True, updated_at=utcnow()))
+    careful = stack.submit(COMPLEX, user_id="careful")
+    other = stack.submit(COMPLEX, user_id="someone-else")
+    for request_id in (careful, other):
+        assert stack.events.wait(request_id) == "succeeded"
+    assert stack.request(careful)[1].processing_mode == "local"  # type: ignore[union-attr]
+    assert stack.request(other)[1].processing_mode == "cloud"  # type: ignore[union-attr]
 
 
 def test_private_requests_reach_the_cloud_only_redacted_and_only_where_allowed(make_stack) -> None:  # type: ignore[no-untyped-def]
