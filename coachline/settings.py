@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     engine_scrape_timeout_s: Annotated[float, Field(gt=0)] = 0.25
 
     # Routing: complexity at or below fast_max -> LOCAL_FAST, at or below standard_max -> LOCAL_STANDARD.
-    tier_fast_max: Annotated[float, Field(ge=0, le=1)] = 0.12
-    tier_standard_max: Annotated[float, Field(ge=0, le=1)] = 0.3
+    tier_fast_max: Annotated[float, Field(ge=0, le=1)] = 0.15
+    tier_standard_max: Annotated[float, Field(ge=0, le=1)] = 0.42
 
     # Celery.
     task_time_limit_s: Annotated[int, Field(ge=10)] = 900
@@ -78,6 +78,38 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Monitoring: aggregation, alerts, quality (scheduler/aggregation.py, scheduler/alerts/).
+    # Operator API keys -> operator name, for /v1/status and /v1/alerts (tenant keys cannot use them).
+    operator_keys: dict[str, str] = Field(default_factory=dict)
+    # Empty: the rules bundled with coachline (scheduler/alerts/rules.yaml).
+    alert_rules_file: Path | None = None
+    # Slack-compatible incoming webhook for every channel; per-channel URLs override it.
+    alert_webhook_url: str = ""
+    alert_channel_webhooks: dict[str, str] = Field(default_factory=dict)
+    alert_notify_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    alert_notify_max_attempts: Annotated[int, Field(ge=1)] = 5
+    # A window is aggregated once it closed this long ago (rows committed late still land in it)...
+    aggregation_lag_s: Annotated[float, Field(ge=0)] = 10.0
+    # ...and the last N minutes are recomputed on every run, absorbing late rows and missed runs.
+    aggregation_catchup_minutes: Annotated[int, Field(ge=1, le=1440)] = 10
+    rollup_minute_retention_days: Annotated[float, Field(gt=0)] = 7.0
+    # Model health (coachline status, GET /v1/status) looks at this trailing window.
+    health_window_s: Annotated[float, Field(ge=60)] = 900.0
+    # Automatic quality scores: the local heuristic scores every response; the judge a sample.
+    quality_lookback_s: Annotated[float, Field(gt=0)] = 3600.0
+    quality_batch: Annotated[int, Field(ge=1)] = 500
+    quality_judge_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # "cloud": the pools file's cloud model (public requests only); "pool:<name>": a local pool.
+    quality_judge: str = "cloud"
+    quality_judge_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("quality_judge")
+    @classmethod
+    def _judge_target(cls, value: str) -> str:
+        if value != "cloud" and not (value.startswith("pool:") and len(value) > 5):
+            raise ValueError("must be 'cloud' or 'pool:<name>'")
+        return value
 
     @field_validator("visibility_timeout_s")
     @classmethod

@@ -75,20 +75,45 @@ def api(host: str, port: int) -> None:
             listener.stop()
 
 
-ROLES = ("router", "pool", "cloud", "scheduler")
+ROLES = ("router", "pool", "cloud", "scheduler", "gpu")
 
 
 @cli.command()
 @click.argument("role", type=click.Choice(ROLES))
-@click.option("--pool", "pool_name", help="The pool to serve (role 'pool').")
+@click.option("--pool", "pool_name", help="The pool to serve (roles 'pool' and 'gpu').")
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 4096),
     help="Threads; default: a full batch for every engine of the pool, 8 for the router.",
 )
 @click.option("--hostname", help="Celery node name.")
-def worker(role: str, pool_name: str | None, concurrency: int | None, hostname: str | None) -> None:
-    """Run a Celery worker for one role, consuming that role's queue."""
+@click.option(
+    "--gpu",
+    type=click.IntRange(min=0),
+    help="Role 'gpu': the GPU (CUDA_VISIBLE_DEVICES) whose engine this worker starts and feeds.",
+)
+@click.option("--attach", is_flag=True, help="Role 'gpu': use the engine already serving on its port.")
+@click.option(
+    "--pool-impl",
+    type=click.Choice(["threads", "gevent"]),
+    default="threads",
+    show_default=True,
+    help="Role 'gpu': how the worker runs its tasks concurrently.",
+)
+def worker(
+    role: str,
+    pool_name: str | None,
+    concurrency: int | None,
+    hostname: str | None,
+    gpu: int | None,
+    attach: bool,
+    pool_impl: str,
+) -> None:
+    """Run a Celery worker for one role, consuming that role's queue.
+
+    `worker gpu --pool NAME --gpu N` starts (or attaches to) the engine of GPU N, waits until it is
+    healthy, then feeds it a full batch; SIGTERM drains the work in flight, then stops the engine.
+    """
     from broker.queues import CLOUD_QUEUE, FINETUNE_QUEUE, ROUTER_QUEUE, SCHEDULER_QUEUE
     from broker.worker import worker_argv
     from coachline.cli.runtime import build
@@ -97,6 +122,33 @@ def worker(role: str, pool_name: str | None, concurrency: int | None, hostname: 
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    if role != "gpu" and (gpu is not None or attach or pool_impl != "threads"):
+        raise click.UsageError("--gpu, --attach and --pool-impl belong to role 'gpu'")
+    if role == "gpu":
+        if not pool_name or gpu is None:
+            raise click.UsageError("role 'gpu' needs --pool NAME and --gpu N")
+        from workers.gpu import EngineStartError, gevent_patched, reexec_with_gevent, run_gpu_worker
+
+        if pool_impl == "gevent" and not gevent_patched():
+            reexec_with_gevent()
+
+        try:
+            code = run_gpu_worker(
+                settings,
+                pool_name=pool_name,
+                gpu=gpu,
+                attach=attach,
+                concurrency=concurrency,
+                hostname=hostname,
+                build=build,
+                pool_impl=pool_impl,
+            )
+        except EngineStartError as e:
+            click.echo(
+                f"coachline: the engine of pool {pool_name!r} on GPU {gpu} did not start: {e}", err=True
+            )
+            sys.exit(1)
+        sys.exit(code)
     if role == "pool":
         if not pool_name:
             raise click.UsageError("role 'pool' needs --pool NAME")
@@ -116,11 +168,26 @@ def worker(role: str, pool_name: str | None, concurrency: int | None, hostname: 
         }[role]
     runtime = build(settings)
     name = hostname or f"{role}{'-' + pool_name if pool_name else ''}@%h"
-    runtime.app.worker_main(
-        worker_argv(
-            queues=queues, concurrency=concurrency or default, hostname=name, loglevel=settings.log_level
+    publisher = None
+    if role == "pool":
+        from workers.loadpub import start_publisher
+
+        publisher = start_publisher(
+            app=runtime.app,
+            store=runtime.loads,
+            pool=pool,
+            interval_s=settings.load_publish_interval_s,
+            scrape_timeout_s=settings.engine_scrape_timeout_s,
         )
-    )
+    try:
+        runtime.app.worker_main(
+            worker_argv(
+                queues=queues, concurrency=concurrency or default, hostname=name, loglevel=settings.log_level
+            )
+        )
+    finally:
+        if publisher is not None:
+            publisher.stop()
 
 
 @cli.command()
@@ -186,9 +253,11 @@ def demo(url: str, api_key: str, path: Path | None, concurrency: int, timeout_s:
 
 
 def _register_optional() -> None:
+    from coachline.cli.router_cmd import router_group
     from workers.sim.cli import sim
 
     cli.add_command(sim, "sim")
+    cli.add_command(router_group, "router")
 
 
 _register_optional()

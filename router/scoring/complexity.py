@@ -31,11 +31,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
+from router.scoring import cues
 from router.scoring.privacy import message_text
-from router.scoring.scan import Vocabulary
+from router.scoring.scan import scan_text
 from router.scoring.text import fold
 
 LOW_MAX = 0.15  # score < LOW_MAX → "low"
@@ -69,81 +69,11 @@ _SATURATION = {
     "brevity": 2.0,
 }
 
-_WORDS: dict[str, tuple[str, ...]] = {
-    "reasoning": (
-        "analy*", "evaluat*", "compar*", "contrast*", "trade off*", "tradeoff*", "justif*", "reason*",
-        "why", "root cause*", "hypothes*", "sensitivity analysis", "step by step", "pros and cons",
-        "implication*", "strateg*", "prioriti*", "recommend*", "decision*", "decid*", "weigh*",
-        "assess*", "critique*", "consider*", "risk*", "mitigat*", "diagnos*", "statistic*", "evidence",
-        "falsifiable", "when to use", "interpret*", "analiza*", "compara*", "evalua*", "por que",
-        "paso a paso", "ventajas", "desventajas", "riesgo*", "analysier*", "vergleich*", "bewerte*",
-        "begrund*", "warum", "schritt fur schritt", "risiko*", "analyse*", "evalue*", "pourquoi",
-        "etape par etape", "risque*",
-    ),
-    "tasks": (
-        "build*", "design*", "create*", "propose*", "identify*", "write*", "list*", "draft*", "plan*",
-        "outline*", "summari*", "estimate*", "schedule*", "combine*", "suggest*", "include*", "cover*",
-        "develop*", "measure*", "adapt*", "lay out", "map out", "break down", "explain*", "construct*",
-        "crea*", "disena*", "propon*", "identifica*", "escribe*", "resume*", "incluye*", "construye*",
-        "explica*", "erstell*", "entwirf*", "entwickle*", "schreib*", "plane*", "nenne*",
-        "identifiziere*", "erklar*", "construis*", "redige*", "ecris*", "identifie*", "planifie*",
-        "explique*",
-    ),
-    "structure": (
-        "plan", "plans", "weekly", "milestone*", "template*", "curriculum", "framework*", "matrix",
-        "metric*", "kpi*", "checkpoint*", "roadmap*", "timeline*", "program*", "indicator*", "criteria",
-        "phase*", "week by week", "semanal*", "hito*", "wochentlich*", "meilenstein*", "hebdomadaire*",
-        "jalon*", "calendrier",
-    ),
-    "code": (
-        "python", "javascript", "typescript", "sql", "script", "code", "function", "regex", "api", "csv",
-        "json", "bash", "excel formula", "algorithm", "debug*", "compile*",
-    ),
-    "brevity": (
-        "quick", "quickly", "short", "brief", "briefly", "one paragraph", "one sentence", "two sentence",
-        "simple", "in a nutshell", "one word", "tl;dr", "rapido", "breve", "corto", "kurz", "kurze",
-        "rapide", "court", "courte",
-    ),
-    "domain:legal": (
-        "contract*", "lawsuit*", "lawyer*", "attorney*", "court", "custody", "divorce*", "visa",
-        "immigration", "liabilit*", "gdpr", "compliance", "non compete", "severance", "litigation",
-        "legal*", "dui", "abogad*", "contrato*", "vertrag*", "anwalt*", "klage", "avocat*", "contrat*",
-        "juridique*",
-    ),
-    "domain:medical": (
-        "diagnos*", "medication*", "symptom*", "dosage", "dose", "diabet*", "hba1c", "glucose",
-        "depress*", "anxiety", "adhd", "bipolar", "chemo*", "therap*", "psychiatr*", "doctor",
-        "clinical", "blood pressure", "bmi", "pregnan*", "sertralin*", "antidepress*", "insulin",
-        "medical*", "sintoma*", "krank*", "arzt*", "medecin*", "maladie*",
-    ),
-    "domain:financial": (
-        "budget*", "debt*", "loan*", "mortgage*", "interest", "invest*", "portfolio*", "tax*",
-        "retirement", "401k", "ira", "pension*", "savings", "credit card*", "stock*", "equity",
-        "valuation", "cash flow", "deuda*", "presupuesto*", "inversion*", "impuesto*", "schulden",
-        "steuer*", "investition*", "dette*", "impot*", "epargne",
-    ),
-    "domain:technical": (
-        "python", "javascript", "sql", "database*", "kubernetes", "docker", "api", "architecture",
-        "algorithm*", "microservice*", "latency", "deploy*", "server*", "machine learning",
-        "statistical power", "regression", "csv", "script", "code", "backend", "frontend",
-        "infrastructure", "datenbank*", "base de datos",
-    ),
-}  # fmt: skip
-_DOMAINS = tuple(kind.split(":", 1)[1] for kind in _WORDS if kind.startswith("domain:"))
 
-_FENCE = re.compile(r"```")
+_DOMAINS = tuple(kind.split(":", 1)[1] for kind in cues.COMPLEXITY_WORDS if kind.startswith("domain:"))
+
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+")
-_PARTS = re.compile(r"[,;:](?=\s)")
 _NUMBER = re.compile(r"\d+")
-
-
-@cache
-def _vocabulary() -> Vocabulary:
-    entries: dict[str, set[tuple[str, str]]] = {}
-    for kind, words in _WORDS.items():
-        for word in words:
-            entries.setdefault(word, set()).add((kind, ""))
-    return Vocabulary({word: frozenset(tags) for word, tags in entries.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,31 +90,29 @@ def _signals(messages: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], d
     raw = dict.fromkeys(_WEIGHTS, 0.0)
     raw["words"] = float(len(user_text.split()))
     raw["questions"] = float(user_text.count("?"))
-    raw["parts"] = float(len(_PARTS.findall(user_text)))
+    raw["parts"] = float(sum(user_text.count(p) for p in (", ", "; ", ": ")))
     raw["constraints"] = float(len(_NUMBER.findall(user_text)))
     raw["depth"] = float(max(0, len(messages) - 1))
-    raw["code"] = 2.0 * (len(_FENCE.findall(user_text)) // 2)  # a fenced block counts twice
-    domains = dict.fromkeys(_DOMAINS, 0)
-    tasks: set[str] = set()
-    vocab = _vocabulary()
-    for m in vocab.regex.finditer(fold(user_text)):
-        for kind, _ in vocab.tags(m.group()):
-            if kind.startswith("domain:"):
-                domains[kind[len("domain:") :]] += 1
-            elif kind == "tasks":
-                tasks.add(m.group())
-            else:
-                raw[kind] += 1
-    raw["tasks"] = float(len(tasks) + len(_LIST_ITEM.findall(user_text)))
+    raw["code"] = 2.0 * (user_text.count("```") // 2)  # a fenced block counts twice
+    # The privacy scan of a one-message request is the same text: scan_text reuses it.
+    folded = fold(user_text)
+    scan = scan_text(folded)
+    for kind in ("reasoning", "structure", "code", "brevity"):
+        raw[kind] += len(scan.of(f"cx:{kind}"))
+    tasks = {folded[start:end] for start, end, _ in scan.of("cx:tasks")}
+    list_items = len(_LIST_ITEM.findall(user_text)) if "\n" in user_text else 0
+    raw["tasks"] = float(len(tasks) + list_items)
+    domains = {domain: len(scan.of(f"cx:domain:{domain}")) for domain in _DOMAINS}
     return raw, domains
 
 
 def score_complexity(messages: Sequence[Mapping[str, Any]]) -> ComplexityResult:
     """Complexity of a conversation, mostly from its user turns (the asks)."""
     raw, domains = _signals(messages)
-    domain, domain_terms = max(domains.items(), key=lambda kv: kv[1])
-    if domain_terms < DOMAIN_MIN_TERMS or list(domains.values()).count(domain_terms) > 1:
-        domain = None
+    top, domain_terms = max(domains.items(), key=lambda kv: kv[1])
+    # A specialist domain only when it dominates: enough terms, and no tie with another domain.
+    dominant = domain_terms >= DOMAIN_MIN_TERMS and list(domains.values()).count(domain_terms) == 1
+    domain = top if dominant else None
     raw["domain"] = float(domain_terms)
     score = sum(_WEIGHTS[k] * min(1.0, raw[k] / _SATURATION[k]) for k in _WEIGHTS)
     return ComplexityResult(score=round(min(1.0, max(0.0, score)), 4), signals=raw, domain=domain)
@@ -216,4 +144,9 @@ def calibrate_threshold(scores: Sequence[float], cloud_share: float) -> float:
     position = (1.0 - cloud_share) * (len(ordered) - 1)
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    threshold = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    if position > low and ordered[high] > ordered[low]:
+        # Between two scores the upper one must stay above the threshold, even when rounding
+        # (scores a few ulps apart) would land the interpolation on it.
+        threshold = min(threshold, math.nextafter(ordered[high], -math.inf))
+    return threshold

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from router.scoring import lexicon
+from router.scoring import cues
 from router.scoring.text import Spans
 
 if TYPE_CHECKING:
@@ -66,12 +66,12 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
         "i'm", "i am", "call me", "soy", "ich bin", "je suis", "this is", "it's", "c'est", "hier ist",
         "aqui",
     ),
-    "relation": lexicon.POSSESSIVES,
+    "relation": cues.POSSESSIVES,
     "title": (
         "mr", "mrs", "ms", "mx", "dr", "prof", "sr", "sra", "srta", "herr", "frau", "mme", "mlle", "dott",
         "m",
     ),
-    "given_name": tuple(name.lower() for name in lexicon.FIRST_NAMES),
+    "given_name": tuple(name.lower() for name in cues.FIRST_NAMES),
 }  # fmt: skip
 
 _EMAIL = re.compile(
@@ -92,9 +92,11 @@ _OBFUSCATED_EMAIL = re.compile(
     rf"\b[a-z0-9][a-z0-9._%+\-]*(?:{_DOT}[a-z0-9_%+\-]+){{0,3}}{_AT}[a-z0-9\-]+"
     rf"(?:(?:\.|{_DOT})[a-z0-9\-]+){{0,3}}?(?:\.|{_DOT}){_TLD}\b"
 )
-_OBFUSCATION_MARKERS = (
-    "(at)", "[at]", "{at}", "<at>", "(@)", "[@]", " dot ", "(dot)", "[dot]", " arroba ", " @", "@ ",
-)  # fmt: skip
+# Markers of a spelled-out address; every alternative starts with a fixed character, so the engine
+# skips the rest of the text quickly.
+_OBFUSCATION_MARKER = re.compile(
+    r"\((?:at|dot|@)\)|\[(?:at|dot|@)\]|\{(?:at|dot)\}|<at>| (?:dot|arroba|arobase) | @|@ "
+)
 _PROFILE_SITES = (
     "linkedin.com/in/", "twitter.com/", "x.com/", "instagram.com/", "facebook.com/", "fb.com/",
     "github.com/", "gitlab.com/", "tiktok.com/", "youtube.com/", "medium.com/", "reddit.com/u",
@@ -104,6 +106,7 @@ _PROFILE_SITES = (
 _PROFILE_URL = re.compile(
     r"(?:https?://)?(?:www\.)?(?:" + "|".join(re.escape(s) for s in _PROFILE_SITES) + r")@?[\w.\-%]+"
 )
+_PROFILE_GATE = re.compile(r"\.(?:com|tv|me|net|app)/")
 _HANDLE = re.compile(r"(?<![\w.@/])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?\b")
 _SAY = r"(?:\bis\b|:|=|\bes\b|\bist\b|\blautet\b|\best\b)"
 _USERNAME_TAIL = re.compile(r"[^.\n]{0,25}?" + _SAY + r"\s*@?([\w.\-]{3,40})")
@@ -128,9 +131,13 @@ _RELATIONS = (
 _RELATION_TAIL = re.compile(rf"(?i:\s+(?:[\w\-]+\s+)?(?:{_RELATIONS}))\s*,?\s+({_NAME})")
 _GIVEN_NAME_TAIL = re.compile(rf"\s+[{_UPPER}][a-zß-ÿ'\u2019\-]+(?:\s+[{_UPPER}][a-zß-ÿ'\u2019\-]+)?")
 _NAME_STOPWORDS = frozenset(
-    """not is a an the and or but from in at on to of with for by i y und et de da di ist est es here there
-    very so just really also because aber mais pero""".split()
-)
+    (
+        "not", "is", "a", "an", "the", "and", "or", "but", "from", "in", "at", "on",
+        "to", "of", "with", "for", "by", "i", "y", "und", "et", "de", "da", "di",
+        "ist", "est", "es", "here", "there", "very", "so", "just", "really", "also", "because", "aber",
+        "mais", "pero",
+    )
+)  # fmt: skip
 # "ich bin", "this is", "c'est" … precede ordinary words too often: they need a two-word name.
 _TWO_WORD_INTROS = frozenset({"ich bin", "this is", "it's", "c'est", "hier ist", "aqui"})
 
@@ -153,11 +160,15 @@ _POSTCODE = re.compile(
 )
 _POSTCODE_CITY = re.compile(r",\s*\d{5}\s+[A-ZÄÖÜÉ][\wäöüß\-]+")  # "…, 10115 Berlin"
 _US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
-    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
-)
+    (
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+        "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC",
+        "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+    )
+)  # fmt: skip
 _ADDRESS_TAIL = re.compile(
-    rf"(?i:\s+(?:in|at|on|en|a|à|au|aux|in der|im|am|is|es|ist|lautet|est|:))?\s*:?\s+([{_UPPER}\d][^\n.;!?]{{1,60}})"
+    r"(?i:\s+(?:in|at|on|en|a|à|au|aux|in der|im|am|is|es|ist|lautet|est|:))?\s*:?"
+    rf"\s+([{_UPPER}\d][^\n.;!?]{{1,60}})"
 )
 _DIGIT = re.compile(r"\d")
 _ADDRESS_LABEL_TAIL = re.compile(rf"\s*:\s*([{_UPPER}\d][^\n.;!?]{{1,60}})")
@@ -187,16 +198,17 @@ _EMPLOYEE_ID_TAIL = re.compile(
 )
 
 
-def _find_email(text: str, folded: str, spans: Spans) -> None:
+def find_emails(text: str, folded: str, spans: Spans) -> None:
+    """Add email, handle and profile-URL spans (run first: they hold digits the number scan would take)."""
     if "@" in text:
         for m in _EMAIL.finditer(text):
             spans.add(m.start(), m.end(), "email")
         for m in _HANDLE.finditer(text):
             spans.add(m.start(), m.end(), "username")
-    if any(marker in folded for marker in _OBFUSCATION_MARKERS):
+    if _OBFUSCATION_MARKER.search(folded):
         for m in _OBFUSCATED_EMAIL.finditer(folded):
             spans.add(m.start(), m.end(), "email")
-    if "/" in folded and any(site in folded for site in _PROFILE_SITES):
+    if _PROFILE_GATE.search(folded):
         for m in _PROFILE_URL.finditer(folded):
             spans.add(m.start(), m.end(), "profile_url")
 
@@ -205,7 +217,7 @@ def _add_name(spans: Spans, start: int, name: str) -> None:
     # Keep the leading words that look like a name ("Priya Raman keeps" → "Priya Raman").
     kept: list[str] = []
     for word in name.split():
-        if word.lower().strip("'\u2019") in lexicon.NOT_NAMES:
+        if word.lower().strip("'\u2019") in cues.NOT_NAMES:
             break
         kept.append(word)
     if kept:
@@ -228,8 +240,10 @@ def _find_names(text: str, folded: str, scan: Scan, spans: Spans) -> None:
             _add_name(spans, m.start(1), m.group(1))
     for tail, detector in ((_RELATION_TAIL, "relation"), (_TITLE_TAIL, "title")):
         for start, end, _ in scan.triggered(detector):
-            if detector == "title" and (not text[start].isupper() or (end - start == 1 and text[end : end + 1] != ".")):
-                continue  # "Dr", "Frau", "M." — capitalised, and a lone "M" only with its full stop
+            # "Dr", "Frau", "M." — capitalised, and a lone "M" only with its full stop.
+            lone_m = end - start == 1 and text[end : end + 1] != "."
+            if detector == "title" and (not text[start].isupper() or lone_m):
+                continue
             m = tail.match(text, end)
             if m:
                 _add_name(spans, m.start(1), m.group(1))
@@ -278,7 +292,8 @@ def _find_addresses(text: str, folded: str, scan: Scan, spans: Spans) -> None:
             spans.add(m.start(), m.end(), "address")
         for m in _POSTCODE.finditer(text):
             # A US state + ZIP only after "City, " ("ID 88213" is an employee id, not Idaho).
-            if m.group("uk") or (m.group()[:2] in _US_STATES and text[max(0, m.start() - 2) : m.start()] == ", "):
+            after_city = text[max(0, m.start() - 2) : m.start()] == ", "
+            if m.group("uk") or (m.group()[:2] in _US_STATES and after_city):
                 spans.add(m.start(), m.end(), "address")
         for m in _POSTCODE_CITY.finditer(text):
             spans.add(m.start(), m.end(), "address")
@@ -296,7 +311,7 @@ def _find_employer(text: str, scan: Scan, spans: Spans) -> None:
         m = _EMPLOYER_TAIL.match(text, end)
         if m:
             value = m.group(1).rstrip(".")
-            if value.split()[0].lower() not in lexicon.NOT_NAMES:
+            if value.split()[0].lower() not in cues.NOT_NAMES:
                 spans.add(m.start(1), m.start(1) + len(value), "employer")
     for _, end, _ in scan.triggered("employee_id"):
         m = _EMPLOYEE_ID_TAIL.match(text, end)
@@ -305,8 +320,7 @@ def _find_employer(text: str, scan: Scan, spans: Spans) -> None:
 
 
 def find_contacts(text: str, folded: str, scan: Scan, spans: Spans) -> None:
-    """Add contact-identifier spans of one message to ``spans``."""
-    _find_email(text, folded, spans)
+    """Add the other contact-identifier spans of one message to ``spans`` (after ``find_emails``)."""
     _find_usernames(text, folded, scan, spans)
     _find_dates_of_birth(folded, scan, spans)
     _find_employer(text, scan, spans)

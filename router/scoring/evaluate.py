@@ -141,7 +141,8 @@ def format_report(report: EvalReport) -> str:
         f"public flagged non-public   {_pct(report.public_false_positive_rate)}",
         f"complexity agreement        {_pct(report.complexity_agreement)}"
         f"  ({report.complexity_cases} labelled; low < {LOW_MAX} <= medium < {MEDIUM_MAX} <= high)",
-        f"scoring time                p50 {report.scoring_p50_ms:.3f} ms   p99 {report.scoring_p99_ms:.3f} ms",
+        f"scoring time                p50 {report.scoring_p50_ms:.3f} ms"
+        f"   p99 {report.scoring_p99_ms:.3f} ms",
         "",
         "privacy: labelled (rows) x detected (columns)",
         *_matrix("label", LEVELS, report.confusion),

@@ -23,60 +23,55 @@ from __future__ import annotations
 
 import re
 
-
-def _terms(block: str) -> tuple[str, ...]:
-    """Split a comma-separated block of entries (newlines are only for layout)."""
-    return tuple(" ".join(t.split()) for t in block.split(",") if t.strip())
-
+from router.scoring.text import terms as _terms
 
 # A topic term counts only with a person cue near it in the same sentence.
 TOPIC_TERMS: dict[str, tuple[str, ...]] = {
     "health": _terms(
         """
         cancer*, tumor*, tumour*, chemo*, radiotherapy, radiation therapy, oncolog*, diabet*,
-        prediabet*, hba1c, insulin*, blood sugar, glucose, hypertension, high blood pressure, blood
-        pressure, cholesterol, heart attack, heart disease, heart condition, cardiac, cardiolog*,
+        prediabet*, hba1c, insulin*, blood sugar, glucose, hypertension, high blood pressure,
+        blood pressure, cholesterol, heart attack, heart disease, heart condition, cardiac, cardiolog*,
         asthma*, epilep*, seizure*, migraine*, multiple sclerosis, parkinson*, alzheimer*, dementia,
-        arthritis, fibromyalgia, chronic pain, chronic fatigue, chronic illness, crohn*, colitis,
-        ibs, celiac, coeliac, lupus, hiv, hepatitis, herpes, chlamydia, long covid, disabilit*,
-        disabled, wheelchair, amputat*, deaf, hearing loss, visually impaired, surgery, surgeries,
-        hospitalised, hospitalized, in hospital, in the hospital, emergency room, sexually
-        transmitted, terminally ill, terminal illness, terminal cancer, operated on, biopsy, mri, ct
-        scan, bmi, obese, obesity, thyroid, hypothyroid*, hyperthyroid*, pcos, endometriosis,
-        menopaus*, perimenopaus*, injur*, concussion, physiotherap*, physical therapy, symptom*,
-        doctor, doctors, doctor's, physician, gp appointment, neurolog*, medical condition,
-        illness*, a stroke, had a stroke, sick leave, disease*, syndrome, allerg*, eczema, psoriasis, sleep apnea, sleep
-        apnoea, insomnia, genetic test*, brca, transplant*, dialysis, kidney disease, liver disease,
-        palliative, diabetes, tension alta, enfermedad*, enferma, enfermo, discapacidad*, cirugia,
-        operacion de, hospitalizad*, sintoma*, medico, medica, baja medica, dolor cronico,
+        arthritis, fibromyalgia, chronic pain, chronic fatigue, chronic illness, crohn*, colitis, ibs,
+        celiac, coeliac, lupus, hiv, hepatitis, herpes, chlamydia, long covid, disabilit*, disabled,
+        wheelchair, amputat*, deaf, hearing loss, visually impaired, surgery, surgeries, hospitalised,
+        hospitalized, in hospital, in the hospital, emergency room, sexually transmitted,
+        terminally ill, terminal illness, terminal cancer, operated on, biopsy, mri, ct scan, bmi,
+        obese, obesity, thyroid, hypothyroid*, hyperthyroid*, pcos, endometriosis, menopaus*,
+        perimenopaus*, injur*, concussion, physiotherap*, physical therapy, symptom*, doctor, doctors,
+        doctor's, physician, gp appointment, neurolog*, medical condition, illness*, a stroke,
+        had a stroke, sick leave, disease*, syndrome, allerg*, eczema, psoriasis, sleep apnea,
+        sleep apnoea, insomnia, genetic test*, brca, transplant*, dialysis, kidney disease,
+        liver disease, palliative, diabetes, tension alta, enfermedad*, enferma, enfermo, discapacidad*,
+        cirugia, operacion de, hospitalizad*, sintoma*, medico, medica, baja medica, dolor cronico,
         quimioterapia, alergia*, lesion*, embolia, infarto, epilepsia, esclerosis, insomnio, krebs*,
         tumor, chemotherapie, diabetes, zuckerkrank*, bluthochdruck, herzinfarkt, schlaganfall,
-        krankheit*, erkrank*, behinder*, rollstuhl, operation, krankenhaus*, klinik*, symptom*,
-        arzt, arztin, hausarzt*, krankgeschrieben, krankschreibung, chronisch*, allergi*,
-        verletzung*, schlaflos*, epilepsie, multiple sklerose, cancer*, chimio*, diabete*, maladie*,
-        malade, handicap*, fauteuil roulant, chirurgie, hopital, hospitalise*, symptome*, medecin*,
+        krankheit*, erkrank*, behinder*, rollstuhl, operation, krankenhaus*, klinik*, symptom*, arzt,
+        arztin, hausarzt*, krankgeschrieben, krankschreibung, chronisch*, allergi*, verletzung*,
+        schlaflos*, epilepsie, multiple sklerose, cancer*, chimio*, diabete*, maladie*, malade,
+        handicap*, fauteuil roulant, chirurgie, hopital, hospitalise*, symptome*, medecin*,
         arret maladie, douleur* chronique*, allergi*, blessure*, sclerose en plaques, insomnie, avc,
         crise cardiaque, tension arterielle
         """
     ),
     "mental_health": _terms(
         """
-        depress*, anxiety disorder*, social anxiety, generalized anxiety, generalised anxiety, panic
-        attack*, panic disorder, ptsd, c-ptsd, cptsd, trauma*, bipolar*, manic, mania, nervous
-        breakdown, mental breakdown, schizo*, psychosis, psychotic, ocd, eating disorder*, anorexi*,
-        bulimi*, binge eating, adhd, autis*, asperger*, borderline personality, personality
-        disorder, bpd, mental illness*, mental health condition*, mental health issue*, mental
-        health problem*, mental health crisis, nervous breakdown, burnout diagnosis, therapist*,
+        depress*, anxiety disorder*, social anxiety, generalized anxiety, generalised anxiety,
+        panic attack*, panic disorder, ptsd, c-ptsd, cptsd, trauma*, bipolar*, manic, mania,
+        nervous breakdown, mental breakdown, schizo*, psychosis, psychotic, ocd, eating disorder*,
+        anorexi*, bulimi*, binge eating, adhd, autis*, asperger*, borderline personality,
+        personality disorder, bpd, mental illness*, mental health condition*, mental health issue*,
+        mental health problem*, mental health crisis, nervous breakdown, burnout diagnosis, therapist*,
         therapy, psychiatri*, psychologist*, counselling sessions, counseling sessions, dyslexi*,
-        dyspraxi*, tourette*, postpartum, postnatal depression, grief counsel*, depresion*,
-        deprimid*, ansiedad generalizada, trastorno*, ataque* de panico, tept, bipolaridad, tdah,
-        autismo, autista, terapeuta, psiquiatr*, psicologa, psicologo, terapia, anorexia, bulimia,
-        depression*, depressiv*, angststorung*, panikattacke*, bipolar*, ptbs, adhs, autismus,
-        autist*, essstorung*, magersucht, therapeut*, psychiater*, psychotherap*, psycholog*,
-        burnout diagnose*, zwangsstorung*, trauma*, depression*, deprime*, trouble* anxieux, crise*
-        d'angoisse, attaque* de panique, tspt, bipolaire*, tdah, autisme, autiste, trouble*
-        alimentaire*, anorexie, boulimie, psychiatre, psychologue, therapeute, therapie, burn out
-        diagnostique
+        dyspraxi*, tourette*, postpartum, postnatal depression, grief counsel*, depresion*, deprimid*,
+        ansiedad generalizada, trastorno*, ataque* de panico, tept, bipolaridad, tdah, autismo, autista,
+        terapeuta, psiquiatr*, psicologa, psicologo, terapia, anorexia, bulimia, depression*,
+        depressiv*, angststorung*, panikattacke*, bipolar*, ptbs, adhs, autismus, autist*, essstorung*,
+        magersucht, therapeut*, psychiater*, psychotherap*, psycholog*, burnout diagnose*,
+        zwangsstorung*, trauma*, depression*, deprime*, trouble* anxieux, crise* d'angoisse,
+        attaque* de panique, tspt, bipolaire*, tdah, autisme, autiste, trouble* alimentaire*, anorexie,
+        boulimie, psychiatre, psychologue, therapeute, therapie, burn out diagnostique
         """
     ),
     "medication": _terms(
@@ -84,74 +79,72 @@ TOPIC_TERMS: dict[str, tuple[str, ...]] = {
         antidepress*, ssri*, snri*, benzodiazepin*, benzos, statin*, antiretroviral*, antipsychotic*,
         mood stabili*, birth control, contracepti*, hormone therapy, hormone replacement, hrt,
         testosterone, estrogen, oestrogen, puberty blocker*, meds, medication*, prescription*, dosage,
-        antibiotic*, inhaler, epipen, antidepresivo*, medicacion, medicamento*, pastilla*,
-        ansiolitico*, anticonceptivo*, antidepressiva, medikament*, tabletten, psychopharmaka,
-        verhutung*, antidepresseur*, medicament*, anxiolytique*, ordonnance
+        antibiotic*, inhaler, epipen, antidepresivo*, medicacion, medicamento*, pastilla*, ansiolitico*,
+        anticonceptivo*, antidepressiva, medikament*, tabletten, psychopharmaka, verhutung*,
+        antidepresseur*, medicament*, anxiolytique*, ordonnance
         """
     ),
     "pregnancy": _terms(
         """
-        pregnan*, expecting a baby, trimester, miscarr*, ivf, fertility treatment*, infertil*,
-        abortion, maternity leave, egg freezing, stillbirth, embarazada, embarazo, aborto,
-        fecundacion in vitro, baja por maternidad, schwanger*, fehlgeburt, abtreibung,
-        kinderwunsch*, mutterschutz, enceinte, grossesse, fausse couche, avortement, fiv, conge
-        maternite
+        pregnan*, expecting a baby, trimester, miscarr*, ivf, fertility treatment*, infertil*, abortion,
+        maternity leave, egg freezing, stillbirth, embarazada, embarazo, aborto, fecundacion in vitro,
+        baja por maternidad, schwanger*, fehlgeburt, abtreibung, kinderwunsch*, mutterschutz, enceinte,
+        grossesse, fausse couche, avortement, fiv, conge maternite
         """
     ),
     "sexual_orientation": _terms(
         """
-        gay, lesbian*, bisexual*, queer, homosexual*, asexual, came out as, came out to, coming out
-        as, coming out to, pansexual, lgbt*, same sex partner, same-sex, closeted, lesbiana, gai,
-        salir del armario, sali del armario, schwul*, lesbisch*, bisexuell*, homosexuell*, mein
-        outing, coming-out, homo, homosexuel*, lesbienne*, bisexuel*, mon coming out
+        gay, lesbian*, bisexual*, queer, homosexual*, asexual, came out as, came out to, coming out as,
+        coming out to, pansexual, lgbt*, same sex partner, same-sex, closeted, lesbiana, gai,
+        salir del armario, sali del armario, schwul*, lesbisch*, bisexuell*, homosexuell*, mein outing,
+        coming-out, homo, homosexuel*, lesbienne*, bisexuel*, mon coming out
         """
     ),
     "gender_identity": _terms(
         """
         transgender, transsexual, nonbinary, non binary, genderqueer, genderfluid, gender fluid,
         gender transition, gender dysphoria, gender identity, my pronouns, top surgery, deadname,
-        transgenero, no binari*, persona trans, transgenre, non binaire, transidentit*, transition
-        de genre, nichtbinar, transfrau, transmann, geschlechtsangleich*, dysphori*
+        transgenero, no binari*, persona trans, transgenre, non binaire, transidentit*,
+        transition de genre, nichtbinar, transfrau, transmann, geschlechtsangleich*, dysphori*
         """
     ),
     "religion": _terms(
         """
         muslim*, islam, islamic, christian, christians, christianity, catholic*, protestant*,
-        evangelical*, mormon*, latter day saint*, jehovah*, jewish, judaism, hindu*, buddhis*,
-        sikh*, atheis*, agnostic, ramadan, iftar, suhoor, sehri, eid, hajj, halal, kosher, during
-        lent, shabbat, sabbath, passover, yom kippur, church, mosque, synagogue, pray, prayer*,
-        praying, hijab, kippah, rabbi, imam, pastor, bible study, quran, koran, torah, scientolog*,
-        baptis*, religio*, my faith, our faith, musulman*, cristian*, catolic*, judio, judia,
-        evangelic*, ateo, atea, iglesia, mezquita, sinagoga, rezar, rezo, misa, cuaresma, testigo*
-        de jehova, christ, christin, christlich*, katholisch*, evangelisch*, judisch*, jude, judin,
-        atheist*, kirche, moschee, synagoge, beten, gebet, gebete, gottesdienst*, chretien*,
-        catholique*, juif, juive, athee, eglise, mosquee, prier, priere*, careme, pratiquant*,
-        croyant*
+        evangelical*, mormon*, latter day saint*, jehovah*, jewish, judaism, hindu*, buddhis*, sikh*,
+        atheis*, agnostic, ramadan, iftar, suhoor, sehri, eid, hajj, halal, kosher, during lent,
+        shabbat, sabbath, passover, yom kippur, church, mosque, synagogue, pray, prayer*, praying,
+        hijab, kippah, rabbi, imam, pastor, bible study, quran, koran, torah, scientolog*, baptis*,
+        religio*, my faith, our faith, musulman*, cristian*, catolic*, judio, judia, evangelic*, ateo,
+        atea, iglesia, mezquita, sinagoga, rezar, rezo, misa, cuaresma, testigo* de jehova, christ,
+        christin, christlich*, katholisch*, evangelisch*, judisch*, jude, judin, atheist*, kirche,
+        moschee, synagoge, beten, gebet, gebete, gottesdienst*, chretien*, catholique*, juif, juive,
+        athee, eglise, mosquee, prier, priere*, careme, pratiquant*, croyant*
         """
     ),
     "political_opinion": _terms(
         """
         republican*, labour party, labor party, tory, tories, conservative party, liberal democrat*,
         green party, socialist*, communist*, libertarian*, democrat, democrats, far right, far left,
-        antifa, maga, political party, party member*, canvass*, campaign volunteer*, political
-        view*, political opinion*, activist*, psoe, vox, militante*, mi partido, vote a, voto a,
-        spd, cdu, csu, afd, fdp, die grunen, die linke, parteimitglied*, rassemblement national,
-        front national, lfi, france insoumise, militant*, parti socialiste, j'ai vote
+        antifa, maga, political party, party member*, canvass*, campaign volunteer*, political view*,
+        political opinion*, activist*, psoe, vox, militante*, mi partido, vote a, voto a, spd, cdu, csu,
+        afd, fdp, die grunen, die linke, parteimitglied*, rassemblement national, front national, lfi,
+        france insoumise, militant*, parti socialiste, j'ai vote
         """
     ),
     "ethnicity": _terms(
         """
         person of colo*, people of colo*, bipoc, latino, latina, latinx, hispanic, african american,
-        asian american, arab american, romani, gypsy, indigenous, aboriginal, native american, first
-        nations, mixed race, biracial, ethnic*, racism, racist, racial*, microaggression*, racial
-        slur*, afrodescendiente, gitano, gitana, indigena, etnia, racismo, migrationshintergrund,
+        asian american, arab american, romani, gypsy, indigenous, aboriginal, native american,
+        first nations, mixed race, biracial, ethnic*, racism, racist, racial*, microaggression*,
+        racial slur*, afrodescendiente, gitano, gitana, indigena, etnia, racismo, migrationshintergrund,
         rassismus, rassistisch*, racise*, maghrebin*, origine ethnique
         """
     ),
     "trade_union": _terms(
         """
-        trade union*, labor union*, labour union*, union organi*, union rep*, union steward, union
-        member*, union meeting*, shop steward, on strike, strike ballot, teamsters, unionizing,
+        trade union*, labor union*, labour union*, union organi*, union rep*, union steward,
+        union member*, union meeting*, shop steward, on strike, strike ballot, teamsters, unionizing,
         unionising, sindicat*, sindical*, huelga, ccoo, ugt, gewerkschaft*, betriebsrat*, streik*,
         ig metall, verdi, syndicat*, syndiqu*, greve, cgt, cfdt, delegue* du personnel
         """
@@ -160,27 +153,27 @@ TOPIC_TERMS: dict[str, tuple[str, ...]] = {
         """
         undocumented, immigra*, migrant*, refugee*, asylum*, visa, work permit, green card,
         residence permit, deport*, overstay*, daca, naturalization, naturalisation, naturalized,
-        naturalised, citizenship application, inmigrante*, indocumentad*, sin papeles, refugiad*,
-        asilo, permiso de residencia, permiso de trabajo, visado, deportac*, regularizacion,
-        aufenthaltstitel, aufenthaltserlaubnis, arbeitserlaubnis, duldung, asyl*, fluchtling*,
-        gefluchtet*, abschiebung, visum, einwander*, sans papiers, titre de sejour, carte de sejour,
-        demandeur d'asile, asile, refugie*, immigre*, expulsion, oqtf, regularisation
+        naturalised, citizenship application, inmigrante*, indocumentad*, sin papeles, refugiad*, asilo,
+        permiso de residencia, permiso de trabajo, visado, deportac*, regularizacion, aufenthaltstitel,
+        aufenthaltserlaubnis, arbeitserlaubnis, duldung, asyl*, fluchtling*, gefluchtet*, abschiebung,
+        visum, einwander*, sans papiers, titre de sejour, carte de sejour, demandeur d'asile, asile,
+        refugie*, immigre*, expulsion, oqtf, regularisation
         """
     ),
     "legal": _terms(
         """
-        lawsuit*, court case, court hearing, in court, family court, court order, sued, suing,
-        lawyer*, attorney*, solicitor*, court date, convicted, conviction*, criminal record,
-        arrest*, charged with, probation, parole, prison, jail*, inmate, incarcerat*, felony,
-        misdemeanor, dui, dwi, drunk driving, custody, divorc*, restraining order, police record,
-        investigated, under investigation, indicted, plea deal, litigation, subpoena, legal case,
-        legal action, criminal charge*, offender, abogad*, tribunal*, juzgado, condena*, carcel,
-        prision, arrestad*, detenido, detenida, antecedentes penales, divorcio, custodia,
-        orden de alejamiento, libertad condicional, denuncia*, anwalt, vor gericht, gerichtstermin*,
-        gerichtsverfahren, haft, haftstrafe*, strafanzeige, anwaltin, rechtsanwalt*, klage, verklagt,
-        verurteilt, vorstrafe*, gefangnis, festgenommen, scheidung, sorgerecht, bewahrung,
-        strafverfahren, ermittlungsverfahren, avocat*, proces, condamn*, casier judiciaire,
-        garde a vue, divorce*, garde des enfants, garde alternee, plainte, poursuivi*, mis en examen
+        lawsuit*, court case, court hearing, in court, family court, court order, sued, suing, lawyer*,
+        attorney*, solicitor*, court date, convicted, conviction*, criminal record, arrest*,
+        charged with, probation, parole, prison, jail*, inmate, incarcerat*, felony, misdemeanor, dui,
+        dwi, drunk driving, custody, divorc*, restraining order, police record, investigated,
+        under investigation, indicted, plea deal, litigation, subpoena, legal case, legal action,
+        criminal charge*, offender, abogad*, tribunal*, juzgado, condena*, carcel, prision, arrestad*,
+        detenido, detenida, antecedentes penales, divorcio, custodia, orden de alejamiento,
+        libertad condicional, denuncia*, anwalt, vor gericht, gerichtstermin*, gerichtsverfahren, haft,
+        haftstrafe*, strafanzeige, anwaltin, rechtsanwalt*, klage, verklagt, verurteilt, vorstrafe*,
+        gefangnis, festgenommen, scheidung, sorgerecht, bewahrung, strafverfahren, ermittlungsverfahren,
+        avocat*, proces, condamn*, casier judiciaire, garde a vue, divorce*, garde des enfants,
+        garde alternee, plainte, poursuivi*, mis en examen
         """
     ),
     "violence": _terms(
@@ -194,41 +187,42 @@ TOPIC_TERMS: dict[str, tuple[str, ...]] = {
     ),
     "substance_use": _terms(
         """
-        addict, alcohol addiction, drug addiction, gambling addiction, opioid addiction, addiction
-        recovery, gambling problem, addicted to alcohol, addicted to drugs, addicted to gambling,
-        addicted to painkillers, alcoholi*, alcohol problem*, drinking problem, sobriety, rehab, aa
-        meeting*, alcoholics anonymous, narcotics anonymous, cocaine, heroin, meth, opioid*, drug
-        use, drug habit, adiccion al alcohol, adiccion a las drogas, drogadict*, alcoholismo,
-        sobriedad, rehabilitacion, cocaina, suchtig, alkoholiker*, alkoholproblem*, entzug*, kokain,
-        alcoolique*, alcoolisme, sevrage, desintox*
+        addict, alcohol addiction, drug addiction, gambling addiction, opioid addiction,
+        addiction recovery, gambling problem, addicted to alcohol, addicted to drugs,
+        addicted to gambling, addicted to painkillers, alcoholi*, alcohol problem*, drinking problem,
+        sobriety, rehab, aa meeting*, alcoholics anonymous, narcotics anonymous, cocaine, heroin, meth,
+        opioid*, drug use, drug habit, adiccion al alcohol, adiccion a las drogas, drogadict*,
+        alcoholismo, sobriedad, rehabilitacion, cocaina, suchtig, alkoholiker*, alkoholproblem*,
+        entzug*, kokain, alcoolique*, alcoolisme, sevrage, desintox*
         """
     ),
     "self_harm": _terms(
         """
-        suicid*, self harm*, selfharm*, self injur*, overdos*, autolesion*, selbstmord*,
-        selbstverletz*, automutil*, scarification*, suizid*
+        suicid*, self harm*, selfharm*, self injur*, overdos*, autolesion*, selbstmord*, selbstverletz*,
+        automutil*, scarification*, suizid*
         """
     ),
     "minor": _terms(
         """
-        1st grade, 2nd grade, 3rd grade, 4th grade, 5th grade, 6th grade, 7th grade, 8th grade, 9th
-        grade, 10th grade, 11th grade, 12th grade, first grade, second grade, third grade, fourth grade,
-        fifth grade, sixth grade, seventh grade, eighth grade, ninth grade, tenth grade, eleventh grade,
-        twelfth grade, year 7, year 8, year 9, year 10, year 11, primero de primaria, segundo de
-        primaria, tercero de primaria, de la eso, klasse, teen, teens, teenager*, toddler*, baby, babies, infant*, newborn*, preteen*, tween*,
-        adolescent*, high school, middle school, elementary school, primary school, secondary school,
-        grade school, kindergarten, daycare, underage, adolescente*, bebe, primaria,
-        secundaria, guarderia, menor de edad, kleinkind*, saugling*, grundschule, kita, minderjahrig*,
-        ado, ados, lycee, lyceen*, ecole primaire, maternelle, creche
+        1st grade, 2nd grade, 3rd grade, 4th grade, 5th grade, 6th grade, 7th grade, 8th grade,
+        9th grade, 10th grade, 11th grade, 12th grade, first grade, second grade, third grade,
+        fourth grade, fifth grade, sixth grade, seventh grade, eighth grade, ninth grade, tenth grade,
+        eleventh grade, twelfth grade, year 7, year 8, year 9, year 10, year 11, primero de primaria,
+        segundo de primaria, tercero de primaria, de la eso, klasse, teen, teens, teenager*, toddler*,
+        baby, babies, infant*, newborn*, preteen*, tween*, adolescent*, high school, middle school,
+        elementary school, primary school, secondary school, grade school, kindergarten, daycare,
+        underage, adolescente*, bebe, primaria, secundaria, guarderia, menor de edad, kleinkind*,
+        saugling*, grundschule, kita, minderjahrig*, ado, ados, lycee, lyceen*, ecole primaire,
+        maternelle, creche
         """
     ),
     "financial": _terms(
         """
-        debt*, in debt, bankrupt*, foreclos*, eviction*, evicted, collections agency, debt
-        collector*, payday loan*, behind on rent, behind on my rent, behind on payments, credit
-        score, overdrawn, loan default, wage garnish*, deuda*, quiebra, bancarrota, desahucio*,
-        schulden, verschuldet, insolvenz, privatinsolvenz, pfandung, zwangsraumung, dette*,
-        endette*, surendettement, faillite, huissier*
+        debt*, in debt, bankrupt*, foreclos*, eviction*, evicted, collections agency, debt collector*,
+        payday loan*, behind on rent, behind on my rent, behind on payments, credit score, overdrawn,
+        loan default, wage garnish*, deuda*, quiebra, bancarrota, desahucio*, schulden, verschuldet,
+        insolvenz, privatinsolvenz, pfandung, zwangsraumung, dette*, endette*, surendettement, faillite,
+        huissier*
         """
     ),
 }
@@ -243,8 +237,8 @@ SELF_CUE_TERMS: dict[str, tuple[str, ...]] = {
     ),
     "substance_use": _terms(
         """
-        sober, relapse*, recovering alcoholic, recovering addict, days clean, months clean, years
-        clean, recaida, rechute, ruckfall*
+        sober, relapse*, recovering alcoholic, recovering addict, days clean, months clean, years clean,
+        recaida, rechute, ruckfall*
         """
     ),
     # Named drugs: "started Wellbutrin last week" drops the "I" but is still about the writer.
@@ -252,13 +246,13 @@ SELF_CUE_TERMS: dict[str, tuple[str, ...]] = {
         """
         sertralin*, zoloft, fluoxetin*, prozac, citalopram, escitalopram, lexapro, paroxetin*, paxil,
         venlafaxin*, effexor, duloxetin*, cymbalta, bupropion, wellbutrin, mirtazapin*, trazodon*,
-        lithium, litio, lamotrigin*, lamictal, quetiapin*, seroquel, aripiprazol*, abilify,
-        risperidon*, olanzapin*, clozapin*, methylphenidat*, metilfenidato, ritalin, concerta,
-        adderall, vyvanse, elvanse, lisdexamfetamin*, modafinil, xanax, alprazolam, lorazepam, ativan,
-        diazepam, valium, clonazepam, klonopin, zolpidem, ambien, metformin*, ozempic, wegovy,
-        semaglutid*, mounjaro, tirzepatid*, atorvastatin*, levothyrox*, prednison*, methotrexat*,
-        truvada, naltrexon*, suboxone, methadon*, buprenorphin*, oxycodon*, oxycontin, fentanyl,
-        tramadol, gabapentin*, pregabalin*
+        lithium, litio, lamotrigin*, lamictal, quetiapin*, seroquel, aripiprazol*, abilify, risperidon*,
+        olanzapin*, clozapin*, methylphenidat*, metilfenidato, ritalin, concerta, adderall, vyvanse,
+        elvanse, lisdexamfetamin*, modafinil, xanax, alprazolam, lorazepam, ativan, diazepam, valium,
+        clonazepam, klonopin, zolpidem, ambien, metformin*, ozempic, wegovy, semaglutid*, mounjaro,
+        tirzepatid*, atorvastatin*, levothyrox*, prednison*, methotrexat*, truvada, naltrexon*,
+        suboxone, methadon*, buprenorphin*, oxycodon*, oxycontin, fentanyl, tramadol, gabapentin*,
+        pregabalin*
         """
     ),
     "legal": _terms(
@@ -285,6 +279,10 @@ DISCLOSURE_PHRASES: dict[str, tuple[str, ...]] = {
         r"\b(?:want|wanna) to disappear\b",
         r"\b(?:can'?t|cannot) go on\b",
         r"\bgive up on life\b",
+        r"\bif i (?:was|were|wasn'?t|weren'?t) (?:gone|dead|not here|here no more|no longer here)\b",
+        r"\bsi (?:yo )?(?:no estuviera|desapareciera|me muriera)\b",
+        r"\bwenn ich nicht mehr (?:da )?(?:ware|waere|leben wurde|existieren wurde)\b",
+        r"\bsi je n'?(?:etais|existais) plus\b",
         # es
         r"\bquitarme la vida\b",
         r"\bmatarme\b",
@@ -353,219 +351,31 @@ DISCLOSURE_PHRASES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Person cues by language: someone specific is the subject ("I", "my son", "his", "mi", "meine", "je").
-# Split by language because the same word is a cue in one and not in another (Spanish "son" = "they
-# are", French "son" = "his"); English cues are always active.
-PERSON_CUES: dict[str, tuple[str, ...]] = {
-    "en": _terms(
-        """
-        as a, as an, being a, i, i'm, i've, i'd, i'll, me, my, mine, myself, we, we're, we've, our, ours, us, he, she, him,
-        his, her, hers, he's, she's, himself, herself
-        """
-    ),
-    "es": _terms(
-        """
-        yo, me, mi, mis, mio, mia, conmigo, nosotros, nosotras, nuestro, nuestra, nuestros, nuestras,
-        ella, estoy, soy, tengo, tuve, tenia, tomo, sufro, padezco, llevo, vivo, fui, estuve, estaba,
-        he, hemos, somos, estamos
-        """
-    ),
-    "de": _terms(
-        """
-        ich, mich, mir, mein, meine, meinen, meinem, meiner, meines, wir, uns, unser, unsere,
-        unseren, unserem, unserer, er, seine, seinen, seinem, seiner
-        """
-    ),
-    "fr": _terms(
-        """
-        en tant que, je, j, moi, m, me, mon, ma, mes, nous, notre, nos, elle, son, sa, ses
-        """
-    ),
-}
-
-# Cue words that mean something else in another language: they count only in a sentence (or, failing
-# that, a message) that reads as their language. Spanish "son" = "they are", "mes" = "month"; French
-# "du" = "of the".
-AMBIGUOUS_CUES: dict[str, str] = {"son": "fr", "mes": "fr", "du": "de"}
-
-# Cues that identify the data subject in assistant turns (the assistant addresses the user).
-ASSISTANT_CUES: dict[str, tuple[str, ...]] = {
-    "en": _terms("you, your, you're, you've, yours, yourself"),
-    "es": _terms("tu, tus, te, ti, contigo, usted, tienes, eres"),
-    "de": _terms("du, dich, dir, dein, deine, deinen, deinem, deiner"),
-    "fr": _terms("tu, te, toi, ton, ta, tes, vous, votre, vos"),
-}
-
-# Cues for system messages, which describe the user in the third person.
-SYSTEM_CUES: tuple[str, ...] = _terms(
-    """
-    the user, the client, the coachee, the customer, the patient, the member, user's, client's,
-    user profile, client profile, client notes, session notes, profile, user, client, patient, coachee,
-    context, background, member notes, user notes, coachee notes, member profile, about the user,
-    user info, user information, client info, el usuario, la usuaria,
-    el cliente, la clienta, perfil, der nutzer, die nutzerin, klient, klientin, kunde, kundin, profil,
-    l'utilisateur, l'utilisatrice, le client, la cliente
-    """
-)
-
-# Frequent words that tell which language a message is in (cue words count as well).
-LANGUAGE_MARKERS: dict[str, tuple[str, ...]] = {
-    "en": _terms("the, and, is, are, to, of, with, for, how, what, can, this, that, it, have, want, need"),
-    "es": _terms(
-        "el, los, las, y, por, para, con, como, una, pero, muy, del, al, lo, quiero, puedo, esta, este, hay, "
-        "donde, cuando, tambien, porque"
-    ),
-    "de": _terms(
-        "der, die, das, und, ist, nicht, mit, ein, eine, zu, fur, auf, wie, den, dem, sich, kann, auch, "
-        "noch, oder, aber, sehr, bitte, wenn"
-    ),
-    "fr": _terms(
-        "le, les, des, et, est, une, du, pour, dans, qui, avec, pas, ne, sur, au, aux, ce, cette, suis, "
-        "mais, tres, aussi, comment, quand"
-    ),
-}
-
-# Children and pupils: with an age under 18 next to them, the request holds data about a minor.
-CHILD_NOUNS: tuple[str, ...] = _terms(
-    """
-    son, sons, daughter, daughters, kid, kids, child, children, boy, girl, stepson, stepdaughter,
-    grandson, granddaughter, nephew, niece, student, students, pupil, pupils, hijo, hija, hijos,
-    hijas, nino, nina, ninos, ninas, nieto, nieta, sobrino, sobrina, alumno, alumna, alumnos,
-    alumnas, sohn, sohne, tochter, kind, kinder, enkel, enkelin, neffe, nichte, schuler, schulerin,
-    fils, fille, filles, enfant, enfants, neveu, eleve, eleves
-    """
-)
-
-# Phrases whose "I"/"me" is the asker, not a data subject; matched first so their cue does not count.
-NEUTRAL_PHRASES: tuple[str, ...] = _terms(
-    """
-    as a result, i'm a doctor, i am a doctor, as a doctor, i'm a lawyer, i am a lawyer, as a lawyer,
-    i'm an attorney, as an attorney, i'm a therapist, as a therapist, i'm a psychologist,
-    as a psychologist, i'm a psychiatrist, as a psychiatrist, soy abogado,
-    soy abogada, soy medico, soy medica, ich bin anwalt, ich bin anwaltin, ich bin arzt, ich bin arztin,
-    je suis avocat, je suis avocate, je suis medecin, when a user, if a user, when users, if users, the us, the u.s, i'm writing, i am writing, i'm researching, i am researching, tell me, give me, show me, teach me, explain to me, help me understand, let me know, i'd like to
-    know, i would like to know, i'd like to understand, i want to know, i want to understand, i want
-    to learn, i'd like to learn, i'm curious, i am curious, i wonder, i was wondering, can i learn,
-    how do i learn, how can i learn, can you tell me, if the user, when the user, if the client,
-    when the client, if a user, if someone, dime, me puedes, me podrias, puedes decirme, me gustaria
-    saber, me gustaria entender, quiero saber, quiero entender, quiero aprender, erklar mir, erklare
-    mir, sag mir, sage mir, gib mir, zeig mir, zeige mir, kannst du mir, konnen sie mir, ich mochte
-    wissen, ich mochte verstehen, ich frage mich, explique moi, expliquez moi, dis moi, dites moi,
-    donne moi, donnez moi, peux tu me, pouvez vous me, je voudrais savoir, je voudrais comprendre,
-    je me demande, j'aimerais savoir, j'aimerais comprendre
-    """
-)
-
-# People in general or as a group ("employees with depression", "LGBT colleagues", "my team during
-# Ramadan", "someone with ADHD"). A term next to one describes the group, and a cue ("I", "my") with a
-# group noun between it and the term is about the group, not about the speaker.
-GROUP_NOUNS: tuple[str, ...] = _terms(
-    """
-    someone, somebody, anyone, anybody, everyone, everybody, people, a person, persons, individuals,
-    folks, others, colleagues, coworkers, co workers, employees, staff, staff members, team, teams,
-    team members, workers, managers, reports, direct reports, students, pupils, clients, customers,
-    users, patients, members, candidates, applicants, new hires, volunteers, athletes, readers,
-    audience, in general, generally, alguien, cualquiera, todos, la gente, personas, colegas,
-    companeros, empleados, trabajadores, personal, equipo, alumnos, estudiantes, clientes,
-    pacientes, candidatos, en general, jemand, jeder, menschen, leute, kollegen, kolleginnen,
-    mitarbeiter, mitarbeitende, mitarbeiterinnen, belegschaft, team, schuler, kunden, patienten,
-    im allgemeinen, allgemein, quelqu'un, tout le monde, les gens, personnes, collegues, employes,
-    salaries, equipe, equipes, eleves, clients, patients, en general, book, books, article, articles,
-    podcast, documentary, course, class, lecture, talk, presentation, essay, story, blog post, paper,
-    research, study, video, movie, film, novel, report, workshop, training, seminar, webinar, campaign,
-    charity, fundraiser, policy, policies, libro, articulo, curso, charla, presentacion, ensayo,
-    investigacion, pelicula, taller, buch, artikel, kurs, vortrag, prasentation, studie, film, roman,
-    seminar, livre, cours, conference, expose, etude, roman
-    """
-)
-
-# Questions about a thing in general ("what is Ozempic?"): they make a self-cued term abstract.
-ABSTRACT_QUESTIONS: tuple[str, ...] = _terms(
-    """
-    what is, what are, what's, how does, how do they, is it safe, que es, que son, como funciona,
-    was ist, was sind, wie wirkt, qu'est ce que, c'est quoi, comment fonctionne
-    """
-)
-
-POSSESSIVES: tuple[str, ...] = _terms(
-    """
-    my, our, his, her, their, mi, mis, nuestro, nuestra, nuestros, nuestras, sus, mein, meine,
-    meinen, meinem, meiner, unser, unsere, unseren, unserem, unserer, seine, ihre, mon, ma, mes,
-    notre, nos, ses, leurs
-    """
-)
 
 # Phrases that contain a term but name something else ("technical debt", "European Union"); they are
 # matched before the terms so the term inside them does not count.
 TERM_EXCEPTIONS: tuple[str, ...] = _terms(
     """
-    a stroke of, baby boom, baby boomer*, bipolar transistor*, bipolar junction, cancer research*, technical debt, tech debt, sleep debt, design debt, digital detox, dopamine detox, european union,
+    a stroke of, baby boom, baby boomer*, bipolar transistor*, bipolar junction, cancer research*,
+    technical debt, tech debt, sleep debt, design debt, digital detox, dopamine detox, european union,
     student union, credit union, soviet union, free trial, visa card, visa debit, trauma informed,
     mental health day, mental health days, sin embargo, cost breakdown, baby steps, baby step,
     kid gloves, teen spirit, symptoms of burnout, tumor board
     """
 )
 
-# Common given names (EN, ES, DE, FR and frequent others) for "<Given> <Family>" anywhere in a text.
-FIRST_NAMES: tuple[str, ...] = _terms(
-    """
-    Aaron, Adam, Adrian, Adriana, Ahmed, Aisha, Alan, Albert, Alberto, Alejandra, Alejandro, Alex,
-    Alexander, Alexandra, Alexandre, Ali, Alice, Alicia, Alina, Amanda, Amelia, Amy, Ana, Andrea,
-    Andreas, Andrew, Angela, Anna, Anne, Antoine, Antonio, Anya, Arjun, Ashley, Barbara, Ben,
-    Benjamin, Bernd, Brian, Camille, Carla, Carlos, Carmen, Caroline, Catherine, Charles, Charlotte,
-    Chloe, Chris, Christian, Christine, Christopher, Claire, Claudia, Daniel, Daniela, David, Diana,
-    Diego, Dmitri, Elena, Elias, Elisa, Elizabeth, Ella, Emily, Emma, Eric, Erik, Eva, Fatima,
-    Felix, Fernando, Florian, Francesca, Francisco, Frank, Gabriel, Gabriela, George, Giulia,
-    Giuseppe, Grace, Hannah, Hans, Harry, Helen, Hugo, Ian, Ines, Isabel, Isabella, Ivan, Jack,
-    Jacob, Jakob, James, Jan, Jane, Javier, Jean, Jenna, Jennifer, Jessica, Jonas, Johanna, John,
-    Jonathan, Jorge, Jose, Josef, Joseph, Juan, Julia, Julian, Julie, Julien, Justin, Karen, Karim,
-    Katharina, Kevin, Klaus, Laura, Lea, Leon, Leonie, Lisa, Louis, Louise, Lucas, Lucia, Lucy, Luis,
-    Lukas, Luka, Manon, Manuel, Marc, Marco, Marcus, Margaret, Maria, Marie, Marina, Mario, Mark,
-    Marta, Martin, Mary, Mateo, Mathieu, Matthew, Max, Maximilian, Maya, Mehmet, Melanie, Mia,
-    Michael, Michelle, Miguel, Mohamed, Mohammed, Monica, Natalia, Nathalie, Nicolas, Nicole, Nina,
-    Noah, Nora, Oliver, Olivia, Omar, Pablo, Patricia, Patrick, Paul, Paula, Pedro, Peter, Philippe,
-    Pierre, Priya, Rachel, Rafael, Rahul, Raquel, Rebecca, Richard, Robert, Roberto, Rosa, Ryan,
-    Sam, Samuel, Sandra, Sara, Sarah, Sebastian, Sergio, Simon, Sofia, Sophie, Stefan, Stephanie,
-    Steven, Susan, Sven, Thomas, Tim, Tobias, Tom, Tomas, Tomasz, Valentina, Vanessa, Victor,
-    Victoria, Vincent, William, Wolfgang, Yusuf, Zoe
-    """
-)
-
-# Capitalised words that follow "I'm", "my colleague" … but are not names.
-NOT_NAMES: frozenset[str] = frozenset(
-    w.lower()
-    for w in _terms(
-        """
-        I, A, An, The, OK, Okay, Sorry, Not, So, Here, Back, Done, Fine, Good, New, Happy, Ready, Just,
-        Also, Really, Still, Very, Too, About, Going, Trying, Looking, Hoping, Working, Currently,
-        Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday, January, February, March,
-        April, May, June, July, August, September, October, November, December, Lunes, Martes,
-        Jueves, Viernes, Montag, Dienstag, Mittwoch, Donnerstag, Freitag, Samstag, Sonntag, Lundi,
-        Mardi, Mercredi, Jeudi, Vendredi, Samedi, Dimanche, American, British, English, Scottish,
-        Irish, Welsh, Canadian, Australian, German, French, Spanish, Italian, Portuguese, Dutch,
-        Belgian, Swiss, Austrian, Swedish, Norwegian, Danish, Finnish, Polish, Czech, Russian,
-        Ukrainian, Greek, Turkish, Chinese, Japanese, Korean, Vietnamese, Thai, Indian, Pakistani,
-        Nigerian, Kenyan, Mexican, Brazilian, Argentinian, Colombian, Chilean, Peruvian, Cuban,
-        Filipino, Iranian, Syrian, Lebanese, Israeli, Palestinian, African, European, Asian, Latin,
-        Latino, Latina, Hispanic, Arab, Black, White, Jewish, Muslim, Christian, Catholic, Hindu,
-        Buddhist, Sikh, Atheist, Protestant, Mormon, Gay, Lesbian, Bi, Trans, Queer, Deutsch,
-        Deutscher, Deutsche, Google, Microsoft, Apple, Amazon, Python, Java, Excel, Slack, Zoom,
-        Teams, Notion, Jira, LinkedIn, Outlook, Gmail, CEO, CTO, VP, QA, HR, PM, Manager, Engineer,
-        Developer, Lead, Director, Team, Meeting, Meetings, Termine, Arbeit, Projekt, Projekte,
-        Mails, Zeit, Woche, Stress, Feedback, Bescheid, Hilfe, Kunde, Kunden, Dr, Mr, Mrs, Ms, Mx, Prof,
-        Herr, Frau, Sr, Sra, Srta, Mme, Mlle
-        """
-    )
-)
-
 # Words too common to be worth a phrase search on their own.
 _ANCHOR_STOPWORDS = frozenset(
-    """the and any not was were are you your for with that this have has had all off own out one
-    going want wanna dont don't being never nothing left keep give can cannot can't who
-    mich mir mein meine nicht mehr das ich wir sind und ist ohne gern etwas was ich dich
-    que con mis sin para por una todo tengo quiero pero mas
-    moi mes les des une pour plus pas mon sur nous sommes suis from get man name person she they here
-    good take taking""".split()
+    _terms(
+        """
+        the, and, any, not, was, were, are, you, your, for, with, that, this, have, has, had, all, off,
+        own, out, one, going, want, wanna, dont, don't, being, never, nothing, left, keep, give, can,
+        cannot, can't, who, mich, mir, mein, meine, nicht, mehr, das, ich, wir, sind, und, ist, ohne,
+        gern, etwas, was, ich, dich, que, con, mis, sin, para, por, una, todo, tengo, quiero, pero, mas,
+        moi, mes, les, des, une, pour, plus, pas, mon, sur, nous, sommes, suis, from, get, man, name,
+        person, she, they, here, good, take, taking
+        """
+    )
 )
 
 
@@ -590,9 +400,3 @@ PHRASE_ANCHORS: dict[str, tuple[str, ...]] = {
     category: tuple(dict.fromkeys(w for p in phrases for w in _anchor_words(p)))
     for category, phrases in DISCLOSURE_PHRASES.items()
 }
-
-# Words next to an age: "14-year-old", "14 ans", "15-jährige", "12 años de edad".
-AGE_ANCHORS: tuple[str, ...] = _terms("year, years, yr, yrs, yo, y/o, jahrig*, anos, ans")
-
-# Openings of "I'm 16", "tengo 15 años", "ich bin 15", "j'ai 15 ans".
-SELF_AGE_INTROS: tuple[str, ...] = _terms("i'm, i am, i just turned, i turned, tengo, ich bin, j'ai, im")

@@ -76,7 +76,8 @@ _CARD_ENDING_TAIL = re.compile(
 )
 
 # Runs of digits with separators (original text); classified one by one.
-_NUMBER = re.compile(r"\d(?:(?:[ .\-/]{1,2}|\)\s?|\s?\(|\s?-\s?)?\d){6,22}")
+_NUMBER = re.compile(r"\d(?:(?:[ .\-/]{1,2}|\)\s?|\s?\(|\s?-\s?)?\d){6,30}")
+_NUMBER_MAX_GROUPS = 30
 _NUMBER_BLOCKED_BEFORE = frozenset("+@/.-_")
 _IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}[ \-.]?(?:[A-Za-z0-9]{1,4}[ \-.]?){0,3}$")
 _IBAN = re.compile(r"[A-Za-z]{2}\d{2}(?:[ \-.]?[A-Za-z0-9]){10,32}")
@@ -85,6 +86,7 @@ _IBAN_LOOKBACK_CHARS = 20
 _SSN_SHAPE = re.compile(r"(?!000|666|9\d\d)\d{3}([\- .])(?!00)\d{2}\1(?!0000)\d{4}")
 _DATE_SHAPE = re.compile(r"\d{1,4}[./\-]\d{1,2}[./\-]\d{2,4}")
 _DIGIT_GROUP = re.compile(r"\d+")
+_DOUBLE_SEPARATORS = frozenset({"  ", " -", "- ", " .", ". ", " /", "/ "})
 _LETTER_AFTER = re.compile(r"[ \-]?([A-Za-z])(?!\w)")
 # UK National Insurance, Italian codice fiscale, Mexican CURP: upper-case led shapes.
 _UPPER_IDS = re.compile(
@@ -93,6 +95,8 @@ _UPPER_IDS = re.compile(
 )
 _UPPER_ID_VALID = {"nino": lambda _: True, "cf": codicefiscale.is_valid, "curp": curp.is_valid}
 _PHONE_CUE_REACH_CHARS = 40
+_PHONE_CHECKS = 64  # phonenumbers validations per message, see _NumberReader
+_MIN_DIGITS, _MAX_DIGITS = 7, 19  # shortest cued phone number, longest card number
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES")
 _CARD_PREFIXES = "23456"
 
@@ -145,36 +149,94 @@ def _find_iban(text: str, number_start: int, spans: Spans) -> bool:
     return False
 
 
-def _is_phone(raw: str, digits: str, cued: bool) -> bool:
-    try:
-        if raw.startswith(("+", "00")):
-            number = phonenumbers.parse("+" + raw.lstrip("+0 ") if raw.startswith("00") else raw, None)
-            return phonenumbers.is_possible_number(number) and len(digits) >= 8
-        if cued and len(digits) >= 7:
+class _NumberReader:
+    """Classifies runs of digits in one message, with a bounded number of phone-library checks.
+
+    phonenumbers costs ~20 µs a check; a text made of hundreds of digit runs ("12 34 12 34 …") would
+    otherwise take seconds. Past ``_PHONE_CHECKS`` checks, a long run counts as a phone number — the
+    safe side: the message is then private, never public by default.
+    """
+
+    __slots__ = ("_checks_left", "_cue_ends", "_text")
+
+    def __init__(self, text: str, cue_ends: list[int]) -> None:
+        self._text = text
+        self._cue_ends = cue_ends
+        self._checks_left = _PHONE_CHECKS
+
+    def cued(self, start: int) -> bool:
+        return any(0 <= start - cue_end <= _PHONE_CUE_REACH_CHARS for cue_end in self._cue_ends)
+
+    def _valid(self, raw: str, region: str | None) -> bool:
+        if self._checks_left <= 0:
             return True
-        if len(digits) < 9:
+        self._checks_left -= 1
+        try:
+            return phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
+        except phonenumbers.NumberParseException:
             return False
-        return any(
-            phonenumbers.is_valid_number(phonenumbers.parse(raw, region)) for region in _PHONE_REGIONS
-        )
-    except phonenumbers.NumberParseException:
-        return False
 
+    def _international(self, raw: str) -> str:
+        return "+" + raw.lstrip("+0 ") if raw.startswith("00") else raw
 
-def _classify(raw: str, cued: bool) -> str | None:
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if _DATE_SHAPE.fullmatch(raw):
-        return None  # a date; dates of birth are found with their cue in contacts.py
-    n = len(digits)
-    if _SSN_SHAPE.fullmatch(raw):
-        return "ssn"
-    if n == 15 and digits[0] in "12" and nir.is_valid(digits):
-        return "national_id"
-    if 13 <= n <= 19 and digits[0] in _CARD_PREFIXES and luhn.is_valid(digits):
-        return "card_number"
-    if _is_phone(raw, digits, cued):
-        return "phone"
-    return None
+    def is_phone(self, raw: str, digits: str, cued: bool) -> bool:
+        if raw.startswith(("+", "00")):
+            if len(digits) < 8:
+                return False
+            try:
+                number = phonenumbers.parse(self._international(raw), None)
+            except phonenumbers.NumberParseException:
+                return False
+            return phonenumbers.is_possible_number(number)
+        if cued:
+            return len(digits) >= 7
+        # Nine digits at least, and not spelled out one by one ("1 2 3 4 …" needs a cue word).
+        if len(digits) < 9 or max(len(g) for g in _DIGIT_GROUP.findall(raw)) < 2:
+            return False
+        return any(self._valid(raw, region) for region in _PHONE_REGIONS)
+
+    def classify(self, raw: str, cued: bool) -> str | None:
+        digits = "".join(ch for ch in raw if ch.isdigit())
+        if _DATE_SHAPE.fullmatch(raw):
+            return None  # a date; dates of birth are found with their cue in contacts.py
+        n = len(digits)
+        if _SSN_SHAPE.fullmatch(raw):
+            return "ssn"
+        if n == 15 and digits[0] in "12" and nir.is_valid(digits):
+            return "national_id"
+        if 13 <= n <= 19 and digits[0] in _CARD_PREFIXES and luhn.is_valid(digits):
+            return "card_number"
+        if self.is_phone(raw, digits, cued):
+            return "phone"
+        return None
+
+    def split_run(self, start: int, groups: list[re.Match[str]]) -> tuple[int, str] | None:
+        """The identifier at the head of a run of digit groups: (end, category), or None.
+
+        A run may swallow a neighbouring number ("+1 201 555 0123  5100 0000 0000 0008"). An
+        international number is cut at its longest valid phone prefix; a double space is tried as a
+        boundary first; then the whole run and ever shorter prefixes. The caller rescans the rest.
+        """
+        text, cued = self._text, self.cued(start)
+        stops, digits = [], 0
+        for group in groups:
+            digits += len(group.group())
+            stop = group.end()
+            if _MIN_DIGITS <= digits <= _MAX_DIGITS and (
+                stop >= len(text) or not (text[stop].isalnum() or text[stop] == "@")
+            ):
+                stops.append(stop)
+        if text.startswith(("+", "00"), start):
+            for stop in reversed(stops):
+                if self._valid(self._international(text[start:stop]), None):
+                    return stop, "phone"
+        order = [stop for stop in stops if text[stop : stop + 2] in _DOUBLE_SEPARATORS][:1]
+        order += reversed(stops)
+        for stop in order:
+            category = self.classify(text[start:stop], cued)
+            if category is not None:
+                return stop, category
+        return None
 
 
 def _spanish_id(text: str, start: int, end: int, digits: str) -> int | None:
@@ -201,32 +263,38 @@ def _number_start(text: str, start: int) -> int:
 
 
 def _find_numbers(text: str, scan: Scan, spans: Spans) -> None:
-    cue_ends = [end for _, end, _ in scan.triggered("phone_cue")]
-    for m in _NUMBER.finditer(text):
+    reader = _NumberReader(text, [end for _, end, _ in scan.triggered("phone_cue")])
+    pos = slid_end = 0
+    while (m := _NUMBER.search(text, pos)) is not None:
         start, end = _number_start(text, m.start()), m.end()
-        if spans.overlaps(start, end) or _find_iban(text, m.start(), spans):
+        groups = list(_DIGIT_GROUP.finditer(text, m.start(), end))
+        # If this run is not an identifier, look again once from its second group when the first is
+        # a stray small number ("2 0612345678"), else after the run.
+        pos = end
+        capped = len(groups) > _NUMBER_MAX_GROUPS  # a run cut by the regex, not a number's end
+        if len(groups) > 1 and len(groups[0].group()) <= 2 and end != slid_end and not capped:
+            pos, slid_end = groups[1].start(), end
+        claimed = spans.overlap_end(start, end)
+        if claimed is not None:
+            pos = max(pos, claimed)
             continue
-        digits = "".join(ch for ch in m.group() if ch.isdigit())
+        if _find_iban(text, m.start(), spans):
+            pos = max(pos, spans.overlap_end(start, end) or end)
+            continue
+        digits = "".join(g.group() for g in groups)
         spanish_end = _spanish_id(text, m.start(), end, digits)
         if spanish_end is not None:
             spans.add(m.start() - (len(digits) == 7), spanish_end, "national_id")
+            pos = spanish_end
             continue
         before = text[start - 1] if start > 0 else " "
-        if before.isalnum() or before in _NUMBER_BLOCKED_BEFORE or (end < len(text) and text[end].isalnum()):
+        if before.isalnum() or before in _NUMBER_BLOCKED_BEFORE:
             continue
-        raw = text[start:end]
-        cued = any(0 <= start - cue_end <= _PHONE_CUE_REACH_CHARS for cue_end in cue_ends)
-        category = _classify(raw, cued)
-        if category is None:
-            # A run may swallow a neighbouring number ("0612345678 2 times"): retry shorter prefixes.
-            groups = list(_DIGIT_GROUP.finditer(raw))
-            for k in range(len(groups) - 1, 0, -1):
-                category = _classify(raw[: groups[k - 1].end()], cued)
-                if category is not None:
-                    end = start + groups[k - 1].end()
-                    break
-        if category is not None:
-            spans.add(start, end, category)
+        found = reader.split_run(start, groups)
+        if found is not None:
+            stop, category = found
+            spans.add(start, stop, category)
+            pos = stop
 
 
 def find_numbers(text: str, folded: str, scan: Scan, spans: Spans) -> None:
@@ -238,6 +306,6 @@ def find_numbers(text: str, folded: str, scan: Scan, spans: Spans) -> None:
             spans.add(m.start(), m.end(), "national_id")
     _find_numbers(text, scan, spans)
     for _, end, _ in scan.triggered("iban"):
-        m = _IBAN_CUE_TAIL.match(folded, end)
-        if m:
-            spans.add(m.start(1), m.end(1), "bank_account")
+        cued = _IBAN_CUE_TAIL.match(folded, end)
+        if cued:
+            spans.add(cued.start(1), cued.end(1), "bank_account")

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from coachline.domain import PrivacyLevel
-from router.scoring.contacts import find_contacts
+from router.scoring.contacts import find_contacts, find_emails
 from router.scoring.credentials import find_credentials
 from router.scoring.numbers import find_numbers
-from router.scoring.scan import Scan
+from router.scoring.scan import Scan, scan_text
 from router.scoring.special import special_categories
 from router.scoring.text import Spans, fold
 
@@ -88,6 +88,7 @@ def _identifier_spans(text: str, folded: str, scan: Scan) -> Spans:
     # Order is priority: a span claimed by an earlier detector is not re-read by a later one.
     spans = Spans()
     find_credentials(text, folded, scan, spans)
+    find_emails(text, folded, spans)
     find_numbers(text, folded, scan, spans)
     find_contacts(text, folded, scan, spans)
     return spans
@@ -98,7 +99,7 @@ def message_categories(text: str, role: str = "user") -> set[str]:
     if not text:
         return set()
     folded = fold(text)
-    scan = Scan(folded)
+    scan = scan_text(folded)
     return _identifier_spans(text, folded, scan).categories() | special_categories(folded, scan, role)
 
 
@@ -112,7 +113,10 @@ def level_for(categories: frozenset[str] | set[str]) -> PrivacyLevel:
 
 
 def detect_privacy(messages: Sequence[Mapping[str, Any]]) -> PrivacyResult:
-    """Privacy level of a conversation: the strictest over every message, whatever its role."""
+    """Privacy level of a conversation: the strictest over every message, whatever its role.
+
+    Pure and deterministic; it raises only on a bug, and the caller treats a raise as sensitive.
+    """
     found: set[str] = set()
     for message in messages:
         found |= message_categories(message_text(message), str(message.get("role", "user")))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 
-from router.scoring import contacts, credentials, lexicon, numbers
+from router.scoring import contacts, credentials, cues, lexicon, numbers
 from router.scoring.text import word_list_pattern
 
 Tag = tuple[str, str]
@@ -22,7 +22,21 @@ Hit = tuple[int, int, str]  # start, end, tag value
 # Tags that a longer entry must not inherit from the shorter entries it starts with.
 _NOT_INHERITED = frozenset({"neutral", "exception"})
 _SPACES = re.compile(r"[ \-]+")
+_MEMO_SIZE = 20_000
 _ONE_WORD_GAP = re.compile(r"\s+(?:[\w']+\s+)?")
+
+
+class Plan:
+    """What a matched word files into a ``Scan``: (bucket, value) pairs, and two flags."""
+
+    __slots__ = ("buckets", "is_group", "is_possessive")
+
+    def __init__(self, tags: frozenset[Tag]) -> None:
+        self.buckets = tuple(
+            (f"trigger:{value}" if kind == "trigger" else kind, value) for kind, value in sorted(tags)
+        )
+        self.is_group = ("group", "") in tags
+        self.is_possessive = ("possessive", "") in tags
 
 
 class Vocabulary:
@@ -46,6 +60,17 @@ class Vocabulary:
         # so the common case — an exact hit — is one dictionary lookup.
         for key, tags in list(self.exact.items()):
             self.exact[key] = tags | self._stem_tags(key)
+        self.plans = {key: Plan(tags) for key, tags in self.exact.items()}
+        self._memo: dict[str, Plan] = {}
+
+    def plan(self, matched: str) -> Plan:
+        """The plan of a matched text that is not an exact entry (a stem, or a spaced phrase)."""
+        plan = self._memo.get(matched)
+        if plan is None:
+            if len(self._memo) >= _MEMO_SIZE:  # words of real traffic repeat; bound the memory anyway
+                self._memo.clear()
+            plan = self._memo[matched] = Plan(self.tags(matched))
+        return plan
 
     def _stem_tags(self, key: str) -> frozenset[Tag]:
         found: set[Tag] = set()
@@ -83,21 +108,23 @@ def vocabulary() -> Vocabulary:
         _add(entries, words, ("self", category))
     for category, words in lexicon.PHRASE_ANCHORS.items():
         _add(entries, words, ("phrase", category))
-    for lang, words in lexicon.PERSON_CUES.items():
+    for lang, words in cues.PERSON_CUES.items():
         _add(entries, words, ("cue", lang))
-    for lang, words in lexicon.ASSISTANT_CUES.items():
+    for lang, words in cues.ASSISTANT_CUES.items():
         _add(entries, words, ("assistant", lang))
-    for lang, words in lexicon.LANGUAGE_MARKERS.items():
+    for lang, words in cues.LANGUAGE_MARKERS.items():
         _add(entries, words, ("marker", lang))
-    _add(entries, lexicon.SYSTEM_CUES, ("system", ""))
-    _add(entries, lexicon.GROUP_NOUNS, ("group", ""))
-    _add(entries, lexicon.ABSTRACT_QUESTIONS, ("abstract", ""))
-    _add(entries, lexicon.POSSESSIVES, ("possessive", ""))
-    _add(entries, lexicon.NEUTRAL_PHRASES, ("neutral", ""))
+    _add(entries, cues.SYSTEM_CUES, ("system", ""))
+    _add(entries, cues.GROUP_NOUNS, ("group", ""))
+    _add(entries, cues.ABSTRACT_QUESTIONS, ("abstract", ""))
+    _add(entries, cues.POSSESSIVES, ("possessive", ""))
+    _add(entries, cues.NEUTRAL_PHRASES, ("neutral", ""))
     _add(entries, lexicon.TERM_EXCEPTIONS, ("exception", ""))
-    _add(entries, lexicon.CHILD_NOUNS, ("child", ""))
-    _add(entries, lexicon.AGE_ANCHORS, ("age", ""))
-    _add(entries, lexicon.SELF_AGE_INTROS, ("self_age", ""))
+    _add(entries, cues.CHILD_NOUNS, ("child", ""))
+    _add(entries, cues.AGE_ANCHORS, ("age", ""))
+    _add(entries, cues.SELF_AGE_INTROS, ("self_age", ""))
+    for kind, words in cues.COMPLEXITY_WORDS.items():
+        _add(entries, words, (f"cx:{kind}", ""))
     for module in (credentials, numbers, contacts):
         for detector, words in module.TRIGGERS.items():
             _add(entries, words, ("trigger", detector))
@@ -106,9 +133,9 @@ def vocabulary() -> Vocabulary:
     for entry, tags in entries.items():
         if " " not in entry or tags & {("neutral", ""), ("exception", "")}:
             continue
-        words = entry.split(" ")
-        for n in range(1, len(words)):
-            prefix = entries.get(" ".join(words[:n]))
+        parts = entry.split(" ")
+        for n in range(1, len(parts)):
+            prefix = entries.get(" ".join(parts[:n]))
             if prefix:
                 tags |= {t for t in prefix if t[0] not in _NOT_INHERITED}
     return Vocabulary({entry: frozenset(tags) for entry, tags in entries.items()})
@@ -117,8 +144,9 @@ def vocabulary() -> Vocabulary:
 class Scan:
     """Hits of one folded text, by tag kind: ``scan.of("cue")`` → [(start, end, value), …] in order.
 
-    A possessive in front of a group noun ("my team", "mis empleados") is part of the group: it is
-    dropped from the cues and the group hit starts at the possessive.
+    Trigger hits are filed per detector: ``scan.triggered("password")``. A possessive in front of a
+    group noun ("my team", "mis empleados") is part of the group: it is dropped from the cues and the
+    group hit starts at the possessive.
     """
 
     __slots__ = ("_hits",)
@@ -126,22 +154,26 @@ class Scan:
     def __init__(self, folded: str) -> None:
         vocab = vocabulary()
         hits: dict[str, list[Hit]] = {}
+        plans = vocab.plans
         last_possessive: tuple[int, int, int] | None = None  # start, end, index in the cue list
         for m in vocab.regex.finditer(folded):
             start, end = m.span()
-            tags = vocab.tags(m.group())
-            for kind, value in tags:
-                if kind == "group" and last_possessive is not None:
-                    p_start, p_end, p_index = last_possessive
-                    if _ONE_WORD_GAP.fullmatch(folded, p_end, start):
-                        cues = hits.get("cue", [])
-                        if p_index < len(cues) and cues[p_index][0] == p_start:
-                            del cues[p_index]
-                        hits.setdefault(kind, []).append((p_start, end, value))
-                        continue
-                key = f"trigger:{value}" if kind == "trigger" else kind
-                hits.setdefault(key, []).append((start, end, value))
-            if ("possessive", "") in tags:
+            word = m.group()
+            plan = plans.get(word) or vocab.plan(word)
+            group_start = start
+            if plan.is_group and last_possessive is not None:
+                p_start, p_end, p_index = last_possessive
+                if _ONE_WORD_GAP.fullmatch(folded, p_end, start):
+                    cues = hits.get("cue", [])
+                    if p_index < len(cues) and cues[p_index][0] == p_start:
+                        del cues[p_index]
+                    group_start = p_start
+            for bucket, value in plan.buckets:
+                bucket_hits = hits.get(bucket)
+                if bucket_hits is None:
+                    hits[bucket] = bucket_hits = []
+                bucket_hits.append((group_start if bucket == "group" else start, end, value))
+            if plan.is_possessive:
                 last_possessive = (start, end, len(hits.get("cue", ())) - 1)
         self._hits = hits
 
@@ -151,3 +183,21 @@ class Scan:
     def triggered(self, detector: str) -> list[Hit]:
         """Where the cue words of ``detector`` were found."""
         return self._hits.get(f"trigger:{detector}", [])
+
+
+_last_scan: tuple[str, Scan] | None = None
+
+
+def scan_text(folded: str) -> Scan:
+    """``Scan(folded)``, reusing the previous result when asked twice in a row for the same text.
+
+    The router scores privacy then complexity of the same request; for a one-message request both
+    read the same text, and this saves the second pass. Only the last text is kept.
+    """
+    global _last_scan
+    last = _last_scan
+    if last is not None and last[0] == folded:
+        return last[1]
+    scan = Scan(folded)
+    _last_scan = (folded, scan)
+    return scan

@@ -15,7 +15,7 @@ import bisect
 import re
 from functools import cache
 
-from router.scoring import lexicon
+from router.scoring import cues, lexicon
 from router.scoring.scan import Scan
 from router.scoring.text import Sentences, word_list_pattern
 
@@ -34,7 +34,7 @@ def _phrase_regexes() -> dict[str, re.Pattern[str]]:
     }
 
 
-_CHILD = word_list_pattern(lexicon.CHILD_NOUNS)
+_CHILD = word_list_pattern(cues.CHILD_NOUNS)
 _NOT_AN_AGE = (
     r"(?!\d|[.:,]\d|\s*(?:minutes?|mins?|hours?|hrs?|km|kg|lbs?|%|pm|am|points?|times|euros?|dollars?"
     r"|horas|minutos|stunden|minuten|heures)\b)"
@@ -54,6 +54,8 @@ _SELF_AGE = re.compile(
     r"\s+(\d{1,2})(?:\s*(?:years?(?: old)?|yrs?(?: old)?|yo|y/o|anos|jahre(?: alt)?|ans))?"
     r"(?=\s*(?:[,.;!?)]|$|(?:and|y|und|et|but|pero|aber|mais)\b))"
 )
+
+
 def _is_minor(age: str | None) -> bool:
     return age is not None and int(age) < _ADULT_AGE
 
@@ -63,7 +65,7 @@ def _mentions_minor(folded: str, scan: Scan) -> bool:
         m = _CHILD_AGE.match(folded, end)
         if m and (_is_minor(m.group(1)) or _is_minor(m.group(2))):
             return True
-    for start, end, _ in scan.of("age"):
+    for start, _, _ in scan.of("age"):
         before = _AGE_BEFORE.search(folded, max(0, start - 6), start)
         if before and _is_minor(before.group(1)) and _AGE_WORD_OK.match(folded, start):
             return True
@@ -77,19 +79,20 @@ def _mentions_minor(folded: str, scan: Scan) -> bool:
 class _Context:
     """The cues and group nouns of one message that can tie a term to a specific person."""
 
-    __slots__ = ("abstract", "cues", "groups", "starts")
+    __slots__ = ("_folded", "abstract", "cues", "groups", "starts")
 
     def __init__(self, folded: str, scan: Scan, role: str, sentences: Sentences) -> None:
-        cues = list(scan.of("cue"))
+        self._folded = folded
+        found = list(scan.of("cue"))
         if role == "assistant":  # the assistant addresses the user: "your diagnosis"
-            cues += scan.of("assistant")
+            found += scan.of("assistant")
         elif role == "system":  # a system prompt describes the user: "the client is pregnant"
-            cues += scan.of("system")
+            found += scan.of("system")
         votes = _LanguageVotes(scan, sentences)
         neutral = [(s, e) for s, e, _ in scan.of("neutral")]
         kept = set()
-        for start, end, _ in cues:
-            language = lexicon.AMBIGUOUS_CUES.get(folded[start:end])
+        for start, end, _ in found:
+            language = cues.AMBIGUOUS_CUES.get(folded[start:end])
             if language and not votes.reads_as(language, start):
                 continue
             if not any(s <= start < e for s, e in neutral):
@@ -107,7 +110,11 @@ class _Context:
         return any(start <= g_start and g_end <= end for g_start, g_end in self.groups)
 
     def group_right_after(self, pos: int) -> bool:
-        return any(0 <= g_start - pos <= _GROUP_ADJACENT_CHARS for g_start, _ in self.groups)
+        # Only spaces between them: "LGBT colleagues", not "pregnant.\nOur team …".
+        return any(
+            0 <= g_start - pos <= _GROUP_ADJACENT_CHARS and not self._folded[pos:g_start].strip(" ")
+            for g_start, _ in self.groups
+        )
 
 
 class _LanguageVotes:

@@ -28,20 +28,21 @@ _ACCENTS = {
     "-": "\u2010\u2011\u2012\u2013\u2014",
     " ": "\u00a0\u2007\u202f\t",
 }
-_FOLD_TABLE = str.maketrans({ch: base for base, chars in _ACCENTS.items() for ch in chars})
+_FOLD_MAP = {ch: base for base, chars in _ACCENTS.items() for ch in chars}
+_FOLD_TARGETS = re.compile("[" + re.escape("".join(_FOLD_MAP)) + "]")
 
 
 def fold(text: str) -> str:
     """Lower-case, strip accents and unify quotes/dashes/spaces — without moving any character."""
     lowered = text.lower()
+    if lowered.isascii():  # the common case: only tabs and backquotes to map
+        if "\t" in lowered or "`" in lowered:
+            return lowered.replace("\t", " ").replace("`", "'")
+        return lowered
     if len(lowered) != len(text):  # a few characters (e.g. "İ") lower to two code points
         lowered = "".join(ch.lower()[0] for ch in text)
-    return lowered.translate(_FOLD_TABLE)
-
-
-def normalise_quotes(text: str) -> str:
-    """Map typographic quotes, dashes and odd spaces to ASCII without changing the case."""
-    return text.translate(_FOLD_TABLE) if not text.isascii() else text
+    # A regex visits only the characters to map; str.translate would look up every character.
+    return _FOLD_TARGETS.sub(lambda m: _FOLD_MAP[m.group()], lowered)
 
 
 # Starts with a character class so the engine skips ordinary characters without trying the pattern.
@@ -108,6 +109,11 @@ def _trie_regex(words: Iterable[str]) -> str:
     return emit(trie)
 
 
+def terms(block: str) -> tuple[str, ...]:
+    """Split a comma-separated block of word-list entries (newlines are only for layout)."""
+    return tuple(" ".join(t.split()) for t in block.split(",") if t.strip())
+
+
 @cache
 def word_list_pattern(words: tuple[str, ...]) -> str:
     """Regex source matching any of ``words`` as whole words (see ``_trie_regex``)."""
@@ -115,21 +121,36 @@ def word_list_pattern(words: tuple[str, ...]) -> str:
 
 
 class Spans:
-    """Detected spans of one message: category per character range, first detector wins overlaps."""
+    """Detected spans of one message: category per character range, first detector wins overlaps.
 
-    __slots__ = ("items",)
+    Spans never overlap, so kept in start order their ends are in order too: every check is a bisect.
+    """
+
+    __slots__ = ("_ends", "_starts", "items")
 
     def __init__(self) -> None:
         self.items: list[tuple[int, int, str]] = []
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def overlap_end(self, start: int, end: int) -> int | None:
+        """End of the last span overlapping [start, end), or None."""
+        i = bisect.bisect_left(self._starts, end)  # spans before i start before ``end``
+        if i and self._ends[i - 1] > start:
+            return self._ends[i - 1]
+        return None
 
     def overlaps(self, start: int, end: int) -> bool:
-        return any(s < end and start < e for s, e, _ in self.items)
+        return self.overlap_end(start, end) is not None
 
     def add(self, start: int, end: int, category: str) -> bool:
         """Record a span unless an earlier (higher-priority) detector already claimed part of it."""
         if start >= end or self.overlaps(start, end):
             return False
-        self.items.append((start, end, category))
+        i = bisect.bisect_left(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+        self.items.insert(i, (start, end, category))
         return True
 
     def categories(self) -> set[str]:
