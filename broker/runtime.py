@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from celery import Celery
 
@@ -21,3 +23,6 @@ class Runtime:
     cooldowns: CooldownStore
     loads: LoadStore
     load_reader: CachedLoadReader
+    # Replaces personal identifiers in a conversation (the router's detector, injected here so the
+    # scheduler can redact exports without importing the router).
+    redact: Callable[[Sequence[dict[str, Any]]], list[dict[str, Any]]]

@@ -14,6 +14,7 @@ from coachline.errors import ConfigError
 from coachline.events import EventPublisher, RedisPublisher
 from coachline.loadsnap import CachedLoadReader, LoadStore, MemoryLoadStore, RedisLoadStore
 from coachline.settings import Settings
+from router.scoring import redact_messages
 from scheduler.schedule import beat_schedule
 
 
@@ -67,6 +68,7 @@ def build(
         cooldowns=cooldowns,
         loads=loads,
         load_reader=CachedLoadReader(loads),
+        redact=redact_messages,
     )
     router.tasks.register(app, runtime)
     workers.tasks.register(app, runtime)
