@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,6 +103,51 @@ class Settings(BaseSettings):
     # "cloud": the pools file's cloud model (public requests only); "pool:<name>": a local pool.
     quality_judge: str = "cloud"
     quality_judge_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+    # Fine-tune trigger (scheduler/finetune/): beat evaluates every local model every few minutes.
+    finetune_enabled: bool = True
+    # The plan's trigger: confidence and urgency at least these, level WARNING or CRITICAL, and no
+    # trigger of the same model within the cooldown (kept in the database).
+    finetune_min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.7
+    finetune_min_urgency: Annotated[float, Field(ge=0, le=1)] = 0.5
+    finetune_cooldown_s: Annotated[float, Field(gt=0)] = 3600.0
+    # Method: urgency above the first -> text-to-LoRA; else confidence above the second -> Transformer².
+    finetune_fast_method_urgency: Annotated[float, Field(ge=0, le=1)] = 0.8
+    finetune_effective_method_confidence: Annotated[float, Field(ge=0, le=1)] = 0.8
+    # The evidence: this trailing window, split in slices whose agreement makes the confidence...
+    finetune_window_s: Annotated[float, Field(ge=300)] = 3600.0
+    finetune_window_slices: Annotated[int, Field(ge=2, le=12)] = 4
+    # ...together with the sample size: this many samples behind the deciding metric give full weight.
+    finetune_full_confidence_samples: Annotated[int, Field(ge=1)] = 50
+    # Empty: the model of every local pool (the cloud model is not ours to fine-tune).
+    finetune_models: list[str] = Field(default_factory=list)
+    # The training set: conversations rated at most this, or corrected, in the lookback.
+    finetune_low_rating_max: Annotated[int, Field(ge=1, le=5)] = 2
+    finetune_dataset_lookback_s: Annotated[float, Field(gt=0)] = 7 * 86400.0
+    finetune_dataset_max_rows: Annotated[int, Field(ge=1)] = 5000
+    finetune_dataset_dir: Path = Path("var/finetune")
+    # "record": write the job and its dataset to finetune_dataset_dir; "webhook": POST them to
+    # finetune_webhook_url; "command": run finetune_command ({job_id} {model} {method} {dataset}
+    # {job_file} {prompt_file} are filled in).
+    finetune_trainer: Literal["record", "webhook", "command"] = "record"
+    finetune_webhook_url: str = ""
+    finetune_command: str = ""
+    # A webhook or command trainer counts as cloud (sensitive conversations never reach it, the
+    # rest only redacted) unless declared to run inside the cluster.
+    finetune_trainer_local: bool = False
+    finetune_trainer_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+
+    # Quality gates (scheduler/gates/): nightly go/no-go evaluation and GET/POST of external metrics.
+    # Empty: the gates bundled with coachline (scheduler/gates/gates.yaml).
+    gates_file: Path | None = None
+    # The phases evaluated nightly; empty: every phase of the gates file.
+    gates_phases: list[str] = Field(default_factory=list)
+    gates_nightly_hour_utc: Annotated[int, Field(ge=0, le=23)] = 2
+    # An external value older than this counts as not measured.
+    gates_external_max_age_days: Annotated[float, Field(gt=0)] = 90.0
+    # Where model-load metrics (recorded by GPU workers in Prometheus) are read; empty: not measured.
+    gates_prometheus_url: str = ""
+    gates_prometheus_timeout_s: Annotated[float, Field(gt=0)] = 5.0
 
     @field_validator("quality_judge")
     @classmethod

@@ -39,6 +39,7 @@ def route_request(
     if request is None:
         log.warning("router.unknown_request", request_id=request_id)
         return None
+    structlog.contextvars.bind_contextvars(tenant=request.tenant)
     if request.status not in (RequestStatus.QUEUED.value, RequestStatus.ROUTING.value):
         return None
     if session.scalar(select(RoutingDecision.request_id).where(RoutingDecision.request_id == request_id)):

@@ -146,6 +146,7 @@ def claim(
     if decision is None:
         log.error("workers.no_decision", request_id=request_id)
         return None
+    structlog.contextvars.bind_contextvars(tenant=request.tenant)
     if request.started_at is None:
         request.started_at = now
     tried = tried_so_far(session, request_id)
@@ -274,6 +275,9 @@ def record_success_metrics(job: Job, completion: Completion, cost: float) -> Non
     metrics.REQUEST_LATENCY.labels(tier=job.tier, processing_mode=mode).observe(
         (utcnow() - job.created_at).total_seconds()
     )
+    metrics.TIME_TO_FIRST_TOKEN.labels(
+        processing_mode=mode, pool=job.target.pool or "cloud", model=job.target.model
+    ).observe(completion.ttft_ms / 1000)
     metrics.TOKENS.labels(direction="in", processing_mode=mode).inc(completion.tokens_in)
     metrics.TOKENS.labels(direction="out", processing_mode=mode).inc(completion.tokens_out)
     metrics.COST_USD.labels(processing_mode=mode).inc(cost)

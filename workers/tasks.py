@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from celery import Celery, Task
 from sqlalchemy.exc import OperationalError
 
@@ -9,6 +10,7 @@ from broker.queues import GENERATE_TASK
 from broker.runtime import Runtime
 from coachline.db.session import session_scope
 from coachline.telemetry import metrics
+from coachline.telemetry.logs import task_context
 from workers.errors import EngineError
 from workers.generate import (
     Finished,
@@ -41,10 +43,22 @@ def register(app: Celery, runtime: Runtime) -> None:
         retry_backoff_max=30,
     )
     def generate(self: Task, request_id: str) -> None:
+        with task_context(GENERATE_TASK, request_id):
+            _generate(self, request_id)
+
+    def _generate(self: Task, request_id: str) -> None:
         with session_scope(url) as session:
             claimed = claim(session, request_id, settings=settings, cooldowns=runtime.cooldowns)
         outcome: Outcome
-        outcome = _attempt(claimed) if isinstance(claimed, Job) else claimed
+        if isinstance(claimed, Job):
+            structlog.contextvars.bind_contextvars(
+                tier=claimed.tier,
+                pool=claimed.target.pool or "cloud",
+                processing_mode=claimed.target.processing_mode,
+            )
+            outcome = _attempt(claimed)
+        else:
+            outcome = claimed
         if isinstance(outcome, Retry):
             raise self.retry(countdown=outcome.countdown_s)
         if isinstance(outcome, Finished):

@@ -87,6 +87,7 @@ ROLES = ("router", "pool", "cloud", "scheduler", "gpu")
     help="Threads; default: a full batch for every engine of the pool, 8 for the router.",
 )
 @click.option("--hostname", help="Celery node name.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve the worker's /metrics here.")
 @click.option(
     "--gpu",
     type=click.IntRange(min=0),
@@ -108,6 +109,7 @@ def worker(
     gpu: int | None,
     attach: bool,
     pool_impl: str,
+    metrics_port: int | None,
 ) -> None:
     """Run a Celery worker for one role, consuming that role's queue.
 
@@ -118,10 +120,13 @@ def worker(
     from broker.worker import worker_argv
     from coachline.cli.runtime import build
     from coachline.settings import get_settings
+    from coachline.telemetry import metrics
     from coachline.telemetry.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    if metrics_port is not None:
+        metrics.start_metrics_server(metrics_port)
     if role != "gpu" and (gpu is not None or attach or pool_impl != "threads"):
         raise click.UsageError("--gpu, --attach and --pool-impl belong to role 'gpu'")
     if role == "gpu":
@@ -192,14 +197,18 @@ def worker(
 
 @cli.command()
 @click.option("--schedule-file", default=None, help="Where beat keeps its schedule state.")
-def beat(schedule_file: str | None) -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve beat's /metrics on this port.")
+def beat(schedule_file: str | None, metrics_port: int | None) -> None:
     """Run the beat scheduler (one replica)."""
     from coachline.cli.runtime import build
     from coachline.settings import get_settings
+    from coachline.telemetry import metrics
     from coachline.telemetry.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    if metrics_port is not None:
+        metrics.start_metrics_server(metrics_port)
     runtime = build(settings)
     argv = ["beat", f"--loglevel={settings.log_level}"]
     if schedule_file:
@@ -253,11 +262,13 @@ def demo(url: str, api_key: str, path: Path | None, concurrency: int, timeout_s:
 
 
 def _register_optional() -> None:
+    from coachline.cli import monitoring
     from coachline.cli.router_cmd import router_group
     from workers.sim.cli import sim
 
     cli.add_command(sim, "sim")
     cli.add_command(router_group, "router")
+    monitoring.register(cli)
 
 
 _register_optional()

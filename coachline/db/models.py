@@ -141,3 +141,7 @@ class UserPreference(Base):
     privacy_level: Mapped[str | None] = mapped_column(String(16))
     local_only: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# Monitoring models live in their own module; importing it here keeps Base.metadata complete.
+from coachline.db import monitoring as _monitoring  # noqa: E402, F401

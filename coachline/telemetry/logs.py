@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 import structlog
 
@@ -31,3 +33,17 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+@contextlib.contextmanager
+def task_context(task: str, request_id: str) -> Iterator[None]:
+    """Bind ``task`` and ``request_id`` to every log line of one task run.
+
+    Celery reuses pool threads, so the context is cleared on the way in and on the way out.
+    """
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(task=task, request_id=request_id)
+    try:
+        yield
+    finally:
+        structlog.contextvars.clear_contextvars()

@@ -1,0 +1,1 @@
+"""Alerts: rules as data (``rules.yaml``), their evaluation over rollups, notifications, export."""
