@@ -82,7 +82,7 @@ class CloudSpec(_Strict):
     api_key_env: str = "OPENAI_API_KEY"
     input_usd_per_1m: Annotated[float, Field(ge=0)]
     output_usd_per_1m: Annotated[float, Field(ge=0)]
-    sim_profile: str | None = "cloud"
+    sim_profile: str | None = None
 
     @field_validator("base_url")
     @classmethod

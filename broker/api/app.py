@@ -23,6 +23,7 @@ from broker.api.errors import (
     http_error_handler,
     validation_error_handler,
 )
+from broker.api.lifecycle import lifecycle_router
 from broker.api.monitoring import monitoring_router
 from broker.api.preferences import preferences_router
 from broker.api.schemas import Accepted, CreateRequest, RequestView
@@ -54,6 +55,7 @@ def create_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
     tenant_of = tenant_dependency(settings.api_keys)
     api.include_router(preferences_router(settings, tenant_of))
     api.include_router(monitoring_router(settings, tenant_of))
+    api.include_router(lifecycle_router(settings))
 
     @api.post("/v1/requests", status_code=202, response_model=Accepted)
     async def post_request(

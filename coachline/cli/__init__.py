@@ -262,13 +262,14 @@ def demo(url: str, api_key: str, path: Path | None, concurrency: int, timeout_s:
 
 
 def _register_optional() -> None:
-    from coachline.cli import monitoring
+    from coachline.cli import lifecycle, monitoring
     from coachline.cli.router_cmd import router_group
     from workers.sim.cli import sim
 
     cli.add_command(sim, "sim")
     cli.add_command(router_group, "router")
     monitoring.register(cli)
+    lifecycle.register(cli)
 
 
 _register_optional()

@@ -144,4 +144,5 @@ class UserPreference(Base):
 
 
 # Monitoring models live in their own module; importing it here keeps Base.metadata complete.
+from coachline.db import lifecycle as _lifecycle  # noqa: E402, F401
 from coachline.db import monitoring as _monitoring  # noqa: E402, F401

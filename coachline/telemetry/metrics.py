@@ -246,7 +246,9 @@ FINETUNE_JOBS = Counter(
     "coachline_finetune_jobs_total", "Fine-tune jobs created", ["model", "method", "trigger"]
 )
 FINETUNE_TRAINING = Counter(
-    "coachline_finetune_training_total", "Fine-tune jobs handled by a trainer, by outcome", ["trainer", "status"]
+    "coachline_finetune_training_total",
+    "Fine-tune jobs handled by a trainer, by outcome",
+    ["trainer", "status"],
 )
 FINETUNE_DATASET_CONVERSATIONS = Counter(
     "coachline_finetune_dataset_conversations_total",
@@ -262,9 +264,7 @@ GATE_VERDICT = Gauge(
     ["phase"],
     multiprocess_mode="mostrecent",
 )
-EXTERNAL_METRICS = Counter(
-    "coachline_external_metrics_total", "External metric values received", ["metric"]
-)
+EXTERNAL_METRICS = Counter("coachline_external_metrics_total", "External metric values received", ["metric"])
 REAPED_ATTEMPTS = Counter(
     "coachline_reaped_attempts_total", "Attempts left running by a lost worker that the reaper closed"
 )
