@@ -3,10 +3,11 @@
 # No `from __future__ import annotations` here: FastAPI reads these signatures at run time.
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -23,8 +24,6 @@ from broker.api.errors import (
     http_error_handler,
     validation_error_handler,
 )
-from broker.api.lifecycle import lifecycle_router
-from broker.api.monitoring import monitoring_router
 from broker.api.preferences import preferences_router
 from broker.api.schemas import Accepted, CreateRequest, RequestView
 from broker.api.service import check_limits, create_request, load_view
@@ -34,6 +33,7 @@ from broker.runtime import Runtime
 from coachline.db.session import get_sessionmaker
 from coachline.domain import RequestStatus
 from coachline.events import CompletionWaiter
+from coachline.settings import Settings
 from coachline.telemetry import metrics
 
 log = structlog.get_logger(__name__)
@@ -43,7 +43,14 @@ _POLL_EVERY_S = 0.5
 _MAX_IDEMPOTENCY_KEY = 200
 
 
-def create_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
+# Builds a router from the settings and the tenant dependency (see coachline.cli.runtime.build_api).
+RouterFactory = Callable[[Settings, Callable[..., str]], APIRouter]
+
+
+def create_api(
+    runtime: Runtime, waiter: CompletionWaiter, *, routers: Sequence[RouterFactory] = ()
+) -> FastAPI:
+    """The producer API; ``routers`` are mounted too (the scheduler's, by the composition root)."""
     settings = runtime.settings
     sessions = get_sessionmaker(settings.database_url)
 
@@ -54,8 +61,8 @@ def create_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
 
     tenant_of = tenant_dependency(settings.api_keys)
     api.include_router(preferences_router(settings, tenant_of))
-    api.include_router(monitoring_router(settings, tenant_of))
-    api.include_router(lifecycle_router(settings))
+    for factory in routers:
+        api.include_router(factory(settings, tenant_of))
 
     @api.post("/v1/requests", status_code=202, response_model=Accepted)
     async def post_request(

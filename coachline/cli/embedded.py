@@ -14,11 +14,10 @@ import structlog
 from fastapi import FastAPI
 
 import migrations
-from broker.api.app import create_api
 from broker.queues import CLOUD_QUEUE, FINETUNE_QUEUE, ROUTER_QUEUE, SCHEDULER_QUEUE
 from broker.runtime import Runtime
 from broker.worker import WorkerThread, start_beat_thread, start_worker_thread
-from coachline.cli.runtime import build
+from coachline.cli.runtime import build, build_api
 from coachline.events import CompletionWaiter, LocalPublisher
 from coachline.settings import Settings
 from workers.sim.config import SimConfig
@@ -93,7 +92,7 @@ def start(settings: Settings, *, with_beat: bool = True) -> Embedded:
     migrations.upgrade(settings.database_url)
     waiter = CompletionWaiter()
     runtime = build(settings, broker_url=MEMORY_BROKER, events=LocalPublisher(waiter), shared_state="memory")
-    embedded = Embedded(runtime=runtime, api=create_api(runtime, waiter))
+    embedded = Embedded(runtime=runtime, api=build_api(runtime, waiter))
     try:
         embedded.sims = start_simulators(settings)
         app = runtime.app

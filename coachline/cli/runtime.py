@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from celery import Celery
+from fastapi import FastAPI
 
 import router.tasks
 import scheduler.tasks
 import workers.tasks
+from broker.api.app import create_api
 from broker.app import create_app
 from broker.runtime import Runtime
 from coachline.cooldown import CooldownStore, MemoryCooldowns, RedisCooldowns
 from coachline.errors import ConfigError
-from coachline.events import EventPublisher, RedisPublisher
+from coachline.events import CompletionWaiter, EventPublisher, RedisPublisher
 from coachline.loadsnap import CachedLoadReader, LoadStore, MemoryLoadStore, RedisLoadStore
 from coachline.settings import Settings
 from router.scoring import redact_messages
+from scheduler.api.lifecycle import lifecycle_router
+from scheduler.api.monitoring import monitoring_router
 from scheduler.schedule import beat_schedule
 
 
@@ -74,3 +78,8 @@ def build(
     workers.tasks.register(app, runtime)
     scheduler.tasks.register(app, runtime)
     return runtime
+
+
+def build_api(runtime: Runtime, waiter: CompletionWaiter) -> FastAPI:
+    """The producer API with the scheduler's routers (feedback, status, alerts, gates) mounted."""
+    return create_api(runtime, waiter, routers=(monitoring_router, lifecycle_router))

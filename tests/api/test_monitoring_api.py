@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from broker.api.app import create_api
-from coachline.cli.runtime import build
+from coachline.cli.runtime import build, build_api
 from coachline.db.monitoring import Alert, Feedback
 from coachline.db.session import session_scope
 from coachline.events import CompletionWaiter, LocalPublisher
@@ -71,7 +70,7 @@ def api(sqlite_url: str) -> Iterator[Api]:
     )
     waiter = CompletionWaiter()
     runtime = build(settings, broker_url="memory://", events=LocalPublisher(waiter))
-    with TestClient(create_api(runtime, waiter)) as client:
+    with TestClient(build_api(runtime, waiter)) as client:
         yield Api(client, sqlite_url)
 
 

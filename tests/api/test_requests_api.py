@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from broker.api.app import create_api
-from coachline.cli.runtime import build
+from coachline.cli.runtime import build, build_api
 from coachline.events import CompletionWaiter, LocalPublisher
 from coachline.settings import Settings
 
@@ -31,7 +30,7 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
     )
     waiter = CompletionWaiter()
     runtime = build(settings, broker_url="memory://", events=LocalPublisher(waiter), shared_state="memory")
-    with TestClient(create_api(runtime, waiter)) as test_client:
+    with TestClient(build_api(runtime, waiter)) as test_client:
         yield test_client
 
 

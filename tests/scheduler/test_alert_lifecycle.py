@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from broker.api.app import create_api
+from coachline.cli.runtime import build_api
 from coachline.db.monitoring import Alert, AlertNotification
 from coachline.db.session import session_scope
 from coachline.events import CompletionWaiter
@@ -84,7 +84,7 @@ def test_a_latency_regression_goes_pending_firing_escalated_acknowledged_resolve
     escalated = webhook.received[-1]["text"]
     assert escalated.startswith("[ESCALATED]") and "Tech Lead" in escalated
 
-    client = TestClient(create_api(beat.runtime, CompletionWaiter()))
+    client = TestClient(build_api(beat.runtime, CompletionWaiter()))
     acked = client.post(f"/v1/alerts/{alert.id}/ack", headers=OPERATOR)
     assert acked.status_code == 200, acked.text
     assert acked.json()["acknowledged_by"] == "alice"

@@ -15,9 +15,8 @@ from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from broker.api.app import create_api
 from coachline.cli import cli
-from coachline.cli.runtime import build
+from coachline.cli.runtime import build, build_api
 from coachline.db.lifecycle import ExternalMetric, GateReport
 from coachline.db.session import session_scope
 from coachline.events import CompletionWaiter, LocalPublisher
@@ -74,7 +73,7 @@ def env(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Ite
         backfill(session, start=T0, end=T0 + dt.timedelta(hours=2), pools=settings.pools, now=AT)
     waiter = CompletionWaiter()
     runtime = build(settings, broker_url="memory://", events=LocalPublisher(waiter), shared_state="memory")
-    with TestClient(create_api(runtime, waiter)) as client:
+    with TestClient(build_api(runtime, waiter)) as client:
         yield Env(settings, client)
     reset_settings()
 

@@ -14,10 +14,9 @@ import pytest
 import structlog
 from fastapi.testclient import TestClient
 
-from broker.api.app import create_api
 from broker.queues import all_queues
 from broker.worker import start_worker_thread
-from coachline.cli.runtime import build
+from coachline.cli.runtime import build, build_api
 from coachline.events import CompletionWaiter, LocalPublisher
 from coachline.settings import Settings
 from scheduler import monitor
@@ -70,7 +69,7 @@ def test_no_user_text_in_any_log_line(
         )
         waiter = CompletionWaiter()
         runtime = build(settings, events=LocalPublisher(waiter))
-        client = stack.enter_context(TestClient(create_api(runtime, waiter)))
+        client = stack.enter_context(TestClient(build_api(runtime, waiter)))
         with structlog.testing.capture_logs() as events:
             worker = start_worker_thread(
                 runtime.app, queues=all_queues(settings.pools), concurrency=8, hostname="logscan@test"

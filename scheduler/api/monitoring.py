@@ -6,13 +6,12 @@ the API reads ``scheduler/``, so the API, the CLI and beat show and change alert
 
 # No `from __future__ import annotations`: FastAPI reads these signatures at run time.
 import datetime as dt
-import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from broker.api.auth import operator_dependency
 from broker.api.body import read_json_body
 from broker.api.errors import ApiError, from_validation
 from coachline.db.models import Attempt, Result
@@ -60,36 +60,6 @@ class _Stored:
     created: bool
     pool: str
     model: str
-
-
-def operator_dependency(
-    operator_keys: Mapping[str, str], tenant_keys: Mapping[str, str]
-) -> Callable[..., str]:
-    """The operator name of the request's key; 401 without a known key, 403 for a tenant's key."""
-    operators, tenants = dict(operator_keys), dict(tenant_keys)
-
-    def operator_of(
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> str:
-        key = x_api_key
-        if authorization:
-            scheme, _, value = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not value:
-                raise ApiError(401, "unauthorized", "Authorization must be 'Bearer <api key>'")
-            key = value.strip()
-        if not key:
-            raise ApiError(
-                401, "unauthorized", "an operator key is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        for known, name in operators.items():
-            if hmac.compare_digest(known.encode(), key.encode()):
-                return name
-        if any(hmac.compare_digest(known.encode(), key.encode()) for known in tenants):
-            raise ApiError(403, "forbidden", "this endpoint needs an operator key (COACHLINE_OPERATOR_KEYS)")
-        raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
-
-    return operator_of
 
 
 def _feedback_out(row: Feedback) -> FeedbackOut:

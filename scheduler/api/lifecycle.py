@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
+from broker.api.auth import operator_dependency
 from broker.api.body import read_json_body
 from broker.api.errors import ApiError, from_validation
-from broker.api.monitoring import operator_dependency
 from coachline.db.session import get_sessionmaker
 from coachline.db.types import utcnow
 from coachline.settings import Settings
@@ -48,7 +48,9 @@ class ExternalMetricIn(BaseModel):
         return value
 
 
-def lifecycle_router(settings: Settings) -> APIRouter:
+def lifecycle_router(settings: Settings, tenant_of: Callable[..., str]) -> APIRouter:
+    """Operator endpoints (``tenant_of`` is unused: gates and jobs are not a tenant's)."""
+    del tenant_of
     router = APIRouter()
     sessions = get_sessionmaker(settings.database_url)
     operator_of: Callable[..., str] = operator_dependency(settings.operator_keys, settings.api_keys)
