@@ -51,8 +51,7 @@ def api(host: str, port: int) -> None:
     """Run the producer API against the configured broker and database."""
     import uvicorn
 
-    from broker.api.app import create_api
-    from coachline.cli.runtime import build
+    from coachline.cli.runtime import build, build_api
     from coachline.events import CompletionWaiter, RedisListener
     from coachline.settings import get_settings
     from coachline.telemetry.logs import configure_logging
@@ -69,7 +68,7 @@ def api(host: str, port: int) -> None:
     if listener:
         listener.start()
     try:
-        uvicorn.run(create_api(runtime, waiter), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(build_api(runtime, waiter), host=host, port=port, log_level="warning", access_log=False)
     finally:
         if listener:
             listener.stop()
