@@ -12,12 +12,30 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from coachline.domain import PrivacyLevel, Tier
-from coachline.errors import ConfigError
+from coachline.errors import ConfigError, describe_validation
 
 _POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+# An engine's OpenAI-compatible base URL, without a trailing slash.
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Strict(BaseModel):
@@ -27,16 +45,9 @@ class _Strict(BaseModel):
 class EngineSpec(_Strict):
     """One engine endpoint: an OpenAI-compatible base URL (e.g. ``http://10.0.0.5:8000/v1``)."""
 
-    base_url: str
+    base_url: HttpUrl
     # Launch settings for `coachline worker gpu`; unused when attaching to a running engine.
     gpu: int | None = None
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 class PoolSpec(_Strict):
@@ -78,18 +89,11 @@ class PoolSpec(_Strict):
 
 class CloudSpec(_Strict):
     model: str
-    base_url: str = "https://api.openai.com/v1"
+    base_url: HttpUrl = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_API_KEY"
     input_usd_per_1m: Annotated[float, Field(ge=0)]
     output_usd_per_1m: Annotated[float, Field(ge=0)]
     sim_profile: str | None = None
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.input_usd_per_1m + tokens_out * self.output_usd_per_1m) / 1_000_000
@@ -134,14 +138,6 @@ class PoolsConfig(_Strict):
         return self.tenants.get(tenant, self.default_tenant)
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{where}: {item['msg']}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def parse_pools(data: object, source: str = "pools file") -> PoolsConfig:
     """Validate pools data; a ConfigError names the field that is wrong."""
     if not isinstance(data, dict):
@@ -149,7 +145,7 @@ def parse_pools(data: object, source: str = "pools file") -> PoolsConfig:
     try:
         return PoolsConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_describe(e, source)) from e
+        raise ConfigError(describe_validation(e, source)) from e
 
 
 def load_pools(path: Path) -> PoolsConfig:

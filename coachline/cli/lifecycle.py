@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from coachline.cli.options import parse_when
+
 EXIT_GO, EXIT_NO_GO, EXIT_USAGE, EXIT_PAUSE = 0, 1, 2, 3
 VERDICT_EXIT = {"GO": EXIT_GO, "NO-GO": EXIT_NO_GO, "PAUSE": EXIT_PAUSE}
 
@@ -27,16 +29,6 @@ def _settings() -> Any:
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     return settings
-
-
-def _when(value: str | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise click.BadParameter(f"{value!r} is not an ISO time like 2026-01-05T10:15:00Z") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _enqueue(settings: Any) -> Any:
@@ -103,7 +95,7 @@ def finetune_trigger(
         reason=reason.strip(),
         requested_by=by or getpass.getuser(),
         force=force,
-        now=_when(at),
+        now=parse_when(at),
         enqueue=_enqueue(settings),
         method=Method(method) if method else None,
     )
@@ -151,7 +143,7 @@ def finetune_check(at: str | None, as_json: bool) -> None:
     from scheduler.finetune.service import run_check
 
     settings = _settings()
-    detail = run_check(settings, now=_when(at), enqueue=_enqueue(settings))
+    detail = run_check(settings, now=parse_when(at), enqueue=_enqueue(settings))
     if as_json:
         click.echo(json.dumps(detail, indent=2))
         return
@@ -196,7 +188,7 @@ def gates_evaluate(
     report = run_evaluation(
         settings,
         phase=phase,
-        now=_when(at),
+        now=parse_when(at),
         trigger="manual",
         requested_by=by or getpass.getuser(),
         window_h=window_h,
@@ -241,7 +233,7 @@ def gates_record(metric: str, value: float, source: str, measured_at: str | None
                 metric=metric,
                 value=value,
                 source=source,
-                measured_at=_when(measured_at),
+                measured_at=parse_when(measured_at),
                 received_by=by or getpass.getuser(),
                 now=now,
             )

@@ -13,21 +13,13 @@ from typing import Any
 
 import click
 
+from coachline.cli.options import parse_when
+
 
 def _settings() -> Any:
     from coachline.settings import get_settings
 
     return get_settings()
-
-
-def _when(value: str | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise click.BadParameter(f"{value!r} is not an ISO time like 2026-01-05T10:15:00Z") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -148,7 +140,10 @@ def status(at: str | None, as_json: bool) -> None:
     settings = _settings()
     with session_scope(settings.database_url) as session:
         view = build_status(
-            session, now=_when(at), lag_s=settings.aggregation_lag_s, health_window_s=settings.health_window_s
+            session,
+            now=parse_when(at),
+            lag_s=settings.aggregation_lag_s,
+            health_window_s=settings.health_window_s,
         ).as_dict()
     click.echo(json.dumps(view, indent=2) if as_json else render_status(view))
 
@@ -259,7 +254,7 @@ def rollups_backfill(start: str, end: str | None) -> None:
 
     settings = _settings()
     now = dt.datetime.now(dt.UTC)
-    begin, finish = _when(start), _when(end) if end else now
+    begin, finish = parse_when(start), parse_when(end) if end else now
     if finish <= begin:
         raise click.BadParameter("--end must be after --start")
     with session_scope(settings.database_url) as session:

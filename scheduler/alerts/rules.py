@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from coachline.errors import ConfigError
+from coachline.errors import ConfigError, describe_validation
 from scheduler.alerts.signals import SIGNALS
 
 BUNDLED_RULES_FILE = Path(__file__).parent / "rules.yaml"
@@ -180,21 +180,13 @@ class RuleSet(_Strict):
         return rule.min_samples or self.defaults.min_samples
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{where}: {item['msg']}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def parse_rules(data: object, source: str = "alert rules") -> RuleSet:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with version, escalation_policies and rules")
     try:
         return RuleSet.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_describe(e, source)) from e
+        raise ConfigError(describe_validation(e, source)) from e
 
 
 def load_rules(path: Path | None = None) -> RuleSet:

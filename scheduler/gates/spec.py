@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from coachline.errors import ConfigError
+from coachline.errors import ConfigError, describe_validation
 
 BUNDLED_GATES_FILE = Path(__file__).parent / "gates.yaml"
 
@@ -179,6 +179,4 @@ def load_gates(path: Path | None = None) -> GatesFile:
     try:
         return GatesFile.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"gates file {target}: {where}: {first['msg']}") from e
+        raise ConfigError(describe_validation(e, f"gates file {target}")) from e
