@@ -8,8 +8,10 @@ delays a long-poll until its next database read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Protocol
 
 import redis
@@ -24,8 +26,15 @@ class EventPublisher(Protocol):
     def publish_done(self, request_id: str, status: str) -> None: ...
 
 
+_Entry = tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]
+
+
 class CompletionWaiter:
-    """Lets asyncio tasks wait for a request's completion; ``notify`` may be called from any thread."""
+    """Lets asyncio tasks wait for a request's completion; ``notify`` may be called from any thread.
+
+    Watch first, then read the state, then wait: an event that lands between the read and the wait
+    is not lost.
+    """
 
     def __init__(self) -> None:
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = defaultdict(
@@ -39,18 +48,15 @@ class CompletionWaiter:
         for loop, future in waiters:
             loop.call_soon_threadsafe(_resolve, future)
 
-    async def wait(self, request_id: str, timeout_s: float) -> bool:
-        """True when notified within ``timeout_s``."""
+    @contextlib.contextmanager
+    def watch(self, request_id: str) -> Iterator[Watch]:
+        """Register interest in ``request_id`` for the duration of the block."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        entry = (loop, future)
+        entry = (loop, loop.create_future())
         with self._lock:
             self._waiters[request_id].append(entry)
         try:
-            await asyncio.wait_for(future, timeout_s)
-            return True
-        except TimeoutError:
-            return False
+            yield Watch(entry[1])
         finally:
             with self._lock:
                 waiters = self._waiters.get(request_id)
@@ -58,6 +64,24 @@ class CompletionWaiter:
                     waiters.remove(entry)
                     if not waiters:
                         del self._waiters[request_id]
+
+    async def wait(self, request_id: str, timeout_s: float) -> bool:
+        """True when notified within ``timeout_s``."""
+        with self.watch(request_id) as watch:
+            return await watch.wait(timeout_s)
+
+
+class Watch:
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self._future = future
+
+    async def wait(self, timeout_s: float) -> bool:
+        """True when the request was announced (since the watch began) within ``timeout_s``."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._future), timeout_s)
+            return True
+        except TimeoutError:
+            return False
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -26,7 +26,7 @@ from broker.api.errors import (
 )
 from broker.api.preferences import preferences_router
 from broker.api.schemas import Accepted, CreateRequest, RequestView
-from broker.api.service import check_limits, create_request, load_view
+from broker.api.service import check_limits, create_request, load_status, load_view
 from broker.publish import publish
 from broker.queues import ROUTE_TASK, ROUTER_QUEUE
 from broker.runtime import Runtime
@@ -111,15 +111,25 @@ def create_api(
             with sessions() as session:
                 return load_view(session, tenant=tenant, request_id=request_id)
 
+        def _status() -> str | None:
+            with sessions() as session:
+                return load_status(session, tenant=tenant, request_id=request_id)
+
         deadline = time.monotonic() + wait_s
-        while True:
-            view = await run_in_threadpool(_load)
-            if view is None:
-                raise ApiError(404, "not_found", f"no request {request_id!r}")
-            remaining = deadline - time.monotonic()
-            if RequestStatus(view.status).is_terminal or remaining <= 0:
-                return view
-            await waiter.wait(request_id, min(remaining, _POLL_EVERY_S))
+        while wait_s > 0:
+            # Watch before reading, so a completion between the read and the wait still wakes us.
+            with waiter.watch(request_id) as watch:
+                status = await run_in_threadpool(_status)
+                if status is None:
+                    raise ApiError(404, "not_found", f"no request {request_id!r}")
+                remaining = deadline - time.monotonic()
+                if RequestStatus(status).is_terminal or remaining <= 0:
+                    break
+                await watch.wait(min(remaining, _POLL_EVERY_S))
+        view = await run_in_threadpool(_load)
+        if view is None:
+            raise ApiError(404, "not_found", f"no request {request_id!r}")
+        return view
 
     @api.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -121,9 +121,20 @@ def _same_body(existing: Request, digest: str) -> Created:
     return Created(existing.id, existing.status, new=False)
 
 
+def _plausible_id(request_id: str) -> bool:
+    return len(request_id) == 32 and all(c in "0123456789abcdef" for c in request_id)
+
+
+def load_status(session: Session, *, tenant: str, request_id: str) -> str | None:
+    """Only the status: what a long-poll reads while it waits."""
+    if not _plausible_id(request_id):
+        return None
+    return session.scalar(select(Request.status).where(Request.id == request_id, Request.tenant == tenant))
+
+
 def load_view(session: Session, *, tenant: str, request_id: str) -> RequestView | None:
     """The request as the API shows it; None when unknown or another tenant's."""
-    if len(request_id) != 32 or not all(c in "0123456789abcdef" for c in request_id):
+    if not _plausible_id(request_id):
         return None
     request = session.scalar(
         select(Request)
