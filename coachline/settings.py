@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # The one engine this process serves (`coachline worker gpu` sets it): the pool that owns it is
     # narrowed to it, so every attempt this process runs goes to its own GPU.
     pinned_engine_url: str = ""
+    # A GPU worker runs max_num_seqs x (1 + this) tasks at once: the extra ones wait inside the engine,
+    # so a finished sequence's slot refills at once instead of after the worker's bookkeeping.
+    gpu_batch_headroom: Annotated[float, Field(ge=0, le=4)] = 0.25
     # Pool-load snapshot: how often pool workers publish, and how long one /metrics scrape may take.
     load_publish_interval_s: Annotated[float, Field(gt=0)] = 0.5
     engine_scrape_timeout_s: Annotated[float, Field(gt=0)] = 0.25
@@ -185,8 +188,8 @@ def pin_engine(pools: PoolsConfig, engine_url: str) -> PoolsConfig:
     """``pools`` with the pool that owns ``engine_url`` reduced to that one engine.
 
     A GPU worker serves one engine: every attempt it runs goes to its own GPU, so an engine's load is
-    exactly what its own worker holds (never more than its batch). A retry that should try another
-    GPU of the pool goes back to the pool's queue, where that GPU's worker takes it.
+    exactly what its own worker holds. A retry that should try another GPU of the pool goes back to
+    the pool's queue, where that GPU's worker takes it.
     """
     url = engine_url.rstrip("/")
     for pool in pools.pools:

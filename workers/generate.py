@@ -77,6 +77,10 @@ class _InFlight:
         with self._lock:
             self._counts[url] -= 1
 
+    def count(self, url: str) -> int:
+        with self._lock:
+            return self._counts[url]
+
 
 IN_FLIGHT = _InFlight()
 

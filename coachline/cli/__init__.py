@@ -115,6 +115,11 @@ def worker(
     `worker gpu --pool NAME --gpu N` starts (or attaches to) the engine of GPU N, waits until it is
     healthy, then feeds it a full batch; SIGTERM drains the work in flight, then stops the engine.
     """
+    if role == "gpu" and pool_impl == "gevent":
+        from workers.gpu import gevent_patched, reexec_with_gevent
+
+        if not gevent_patched():
+            reexec_with_gevent()  # before anything else starts: gevent patches first or not at all
     from broker.queues import CLOUD_QUEUE, FINETUNE_QUEUE, ROUTER_QUEUE, SCHEDULER_QUEUE
     from broker.worker import worker_argv
     from coachline.cli.runtime import build
@@ -131,10 +136,7 @@ def worker(
     if role == "gpu":
         if not pool_name or gpu is None:
             raise click.UsageError("role 'gpu' needs --pool NAME and --gpu N")
-        from workers.gpu import EngineStartError, gevent_patched, reexec_with_gevent, run_gpu_worker
-
-        if pool_impl == "gevent" and not gevent_patched():
-            reexec_with_gevent()
+        from workers.gpu import EngineStartError, run_gpu_worker
 
         try:
             code = run_gpu_worker(
