@@ -76,12 +76,24 @@ def _cloud_target(pools: PoolsConfig) -> EngineTarget:
 
 
 def next_target(
-    route: Route, pools: PoolsConfig, tried: Sequence[Tried], cooling: Mapping[str, float]
+    route: Route,
+    pools: PoolsConfig,
+    tried: Sequence[Tried],
+    cooling: Mapping[str, float],
+    inflight: Mapping[str, int] | None = None,
 ) -> Next | WaitFor | None:
-    """The engine for the next attempt, given the attempts so far and the engines cooling down."""
+    """The engine for the next attempt, given the attempts so far and the engines cooling down.
+
+    A first attempt on a pool with several engines goes to the one with the fewest requests in
+    flight (``inflight``), so one worker feeding several engines spreads its batch over them.
+    """
     candidates = chain(route, pools)
     if not candidates:
         return None
+    if not tried and inflight and route.pool is not None:
+        pool_size = len(pools.pool(route.pool).engines)
+        head = sorted(candidates[:pool_size], key=lambda t: inflight.get(t.base_url, 0))
+        candidates = head + candidates[pool_size:]
     start = len(tried) % len(candidates)
     ordered = candidates[start:] + candidates[:start]
     for target in ordered:

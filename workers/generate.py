@@ -103,7 +103,8 @@ def choose(
 ) -> Next | WaitFor | None:
     route = route_of(decision)
     urls = [t.base_url for t in chain(route, pools)]
-    return next_target(route, pools, tried, cooldowns.cooling(urls))
+    inflight = {url: IN_FLIGHT.count(url) for url in urls}
+    return next_target(route, pools, tried, cooldowns.cooling(urls), inflight)
 
 
 def claim(

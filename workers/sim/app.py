@@ -85,15 +85,18 @@ class Simulator:
     async def models(self, _request: Request) -> Response:
         if not self.ready():
             return self._not_ready()
-        data = [{
-            "id": name,
-            "object": "model",
-            "created": self.created,
-            "owned_by": "vllm",
-            "root": self.config.model,
-            "parent": None,
-            "max_model_len": self.config.max_model_len,
-        } for name in self.config.served_model_names]
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": self.created,
+                "owned_by": "vllm",
+                "root": self.config.model,
+                "parent": None,
+                "max_model_len": self.config.max_model_len,
+            }
+            for name in self.config.served_model_names
+        ]
         return Response(json.dumps({"object": "list", "data": data}), media_type="application/json")
 
     async def chat_completions(self, request: Request) -> Response:
@@ -113,8 +116,9 @@ class Simulator:
         else:
             over = prompt_tokens + req.max_tokens > config.max_model_len
         if over:
-            message = context_length_message(max_model_len=config.max_model_len, prompt_tokens=prompt_tokens,
-                                             max_tokens=req.max_tokens)
+            message = context_length_message(
+                max_model_len=config.max_model_len, prompt_tokens=prompt_tokens, max_tokens=req.max_tokens
+            )
             return error_response(400, message)
         failure = self.failures.draw()
         if failure is not None:
@@ -129,8 +133,11 @@ class Simulator:
         tokens = text.answer_tokens(digest, count)
         seq = self.engine.submit(prompt_tokens, count)
         if req.stream:
-            return StreamingResponse(self._stream(seq, tokens, req, model, finish_reason),
-                                     media_type="text/event-stream", headers=_SSE_HEADERS)
+            return StreamingResponse(
+                self._stream(seq, tokens, req, model, finish_reason),
+                media_type="text/event-stream",
+                headers=_SSE_HEADERS,
+            )
         try:
             await seq.done
         except asyncio.CancelledError:
@@ -139,13 +146,20 @@ class Simulator:
         if seq.state is not SeqState.FINISHED:
             return error_response(503, "The request was aborted while the engine shut down.")
         self.metrics.count_success(finish_reason)
-        body = completion_body(completion_id=new_completion_id(), created=int(time.time()), model=model,
-                               text="".join(tokens), finish_reason=finish_reason,
-                               prompt_tokens=prompt_tokens, completion_tokens=count)
+        body = completion_body(
+            completion_id=new_completion_id(),
+            created=int(time.time()),
+            model=model,
+            text="".join(tokens),
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=count,
+        )
         return Response(body, media_type="application/json")
 
-    async def _stream(self, seq: Seq, tokens: list[str], req: ChatRequest, model: str,
-                      finish_reason: str) -> AsyncIterator[str]:
+    async def _stream(
+        self, seq: Seq, tokens: list[str], req: ChatRequest, model: str, finish_reason: str
+    ) -> AsyncIterator[str]:
         writer = ChunkWriter(completion_id=new_completion_id(), created=int(time.time()), model=model)
         total = len(tokens)
         sent = 0
@@ -173,9 +187,11 @@ class Simulator:
     async def _fail(self, kind: str, prompt_tokens: int, max_tokens: int | None) -> Response:
         config = self.config
         if kind == "429":
-            return error_response(429, f"Simulated rate limit: too many requests; retry after "
-                                       f"{config.retry_after_s:g} s.",
-                                  headers=retry_after_headers(config.retry_after_s))
+            return error_response(
+                429,
+                f"Simulated rate limit: too many requests; retry after {config.retry_after_s:g} s.",
+                headers=retry_after_headers(config.retry_after_s),
+            )
         if kind == "timeout":
             # Hold the connection without a byte of answer, as a hung engine does; a client with a
             # shorter timeout gives up first. Whoever is still waiting afterwards gets a 504.
@@ -188,8 +204,9 @@ class Simulator:
             return error_response(504, f"Simulated timeout: no answer within {config.timeout_hold_s:g} s.")
         if kind == "context_length":
             # Injected: the numbers are the request's real ones, the verdict is forced.
-            message = context_length_message(max_model_len=config.max_model_len, prompt_tokens=prompt_tokens,
-                                             max_tokens=max_tokens)
+            message = context_length_message(
+                max_model_len=config.max_model_len, prompt_tokens=prompt_tokens, max_tokens=max_tokens
+            )
             return error_response(400, message)
         return error_response(500, "Simulated internal server error.")
 

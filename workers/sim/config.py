@@ -83,8 +83,10 @@ class SimConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         for key in overrides:
             if key not in fields:
-                raise SimConfigError(key, f"'{key}' is not a simulator setting; valid settings are: "
-                                          f"{', '.join(sorted(fields))}.")
+                raise SimConfigError(
+                    key,
+                    f"'{key}' is not a simulator setting; valid settings are: {', '.join(sorted(fields))}.",
+                )
         if "model" in overrides and "served_model_names" not in overrides:
             overrides["served_model_names"] = ()
         overrides.setdefault("profile", name)
@@ -94,8 +96,15 @@ class SimConfig:
         if not isinstance(self.model, str) or not self.model.strip():
             raise SimConfigError("model", "model must be a non-empty model name.")
         _int_at_least("max_num_seqs", self.max_num_seqs, 1)
-        for name in ("ttft_base_ms", "prefill_ms_per_token", "itl_base_ms", "itl_batch_factor",
-                     "startup_s", "retry_after_s", "timeout_hold_s"):
+        for name in (
+            "ttft_base_ms",
+            "prefill_ms_per_token",
+            "itl_base_ms",
+            "itl_batch_factor",
+            "startup_s",
+            "retry_after_s",
+            "timeout_hold_s",
+        ):
             _number_at_least(name, getattr(self, name), 0.0)
         _int_at_least("output_tokens_min", self.output_tokens_min, 1)
         _int_at_least("output_tokens_max", self.output_tokens_max, self.output_tokens_min)

@@ -25,8 +25,9 @@ _TYPES = {
 }
 
 
-def error_response(status: int, message: str, *, param: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     error = {"message": message, "type": _TYPES.get(status, "APIError"), "param": param, "code": status}
     body = {"error": error}
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
@@ -35,11 +36,15 @@ def error_response(status: int, message: str, *, param: str | None = None,
 def context_length_message(*, max_model_len: int, prompt_tokens: int, max_tokens: int | None) -> str:
     """vLLM's wording, which clients (coachline's included) recognise as context-length-exceeded."""
     if max_tokens is None:
-        return (f"This model's maximum context length is {max_model_len} tokens. However, your request has "
-                f"{prompt_tokens} input tokens. Please reduce the length of the input messages.")
-    return (f"This model's maximum context length is {max_model_len} tokens. However, you requested "
-            f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
-            f"completion). Please reduce the length of the messages or completion.")
+        return (
+            f"This model's maximum context length is {max_model_len} tokens. However, your request has "
+            f"{prompt_tokens} input tokens. Please reduce the length of the input messages."
+        )
+    return (
+        f"This model's maximum context length is {max_model_len} tokens. However, you requested "
+        f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
+        f"completion). Please reduce the length of the messages or completion."
+    )
 
 
 def retry_after_headers(retry_after_s: float) -> dict[str, str]:

@@ -27,8 +27,15 @@ class LoadResult:
         return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-async def run_load(base_url: str, *, model: str, concurrency: int = 64, duration_s: float = 5.0,
-                   max_tokens: int = 16, stream: bool = False) -> LoadResult:
+async def run_load(
+    base_url: str,
+    *,
+    model: str,
+    concurrency: int = 64,
+    duration_s: float = 5.0,
+    max_tokens: int = 16,
+    stream: bool = False,
+) -> LoadResult:
     """Keep ``concurrency`` requests in flight for ``duration_s``; count answers and errors."""
     latencies: list[float] = []
     errors = 0

@@ -26,16 +26,72 @@ if TYPE_CHECKING:
 
 # Bucket bounds as in vLLM's metrics (the same lists the llm-d inference simulator mirrors).
 TTFT_BUCKETS_S: tuple[float, ...] = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
 )
 TPOT_BUCKETS_S: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
-    40.0, 80.0,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
 )
 REQUEST_LATENCY_BUCKETS_S: tuple[float, ...] = (
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
-    480.0, 960.0, 1920.0, 7680.0,
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -139,18 +195,35 @@ class SimMetrics(Collector):
         # The name before vLLM 0.10; dashboards and autoscalers written for it still read it.
         yield gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", kv_usage)
         yield counter("vllm:prompt_tokens", "Number of prefill tokens processed.", self.prompt_tokens)
-        yield counter("vllm:generation_tokens", "Number of generation tokens processed.",
-                      self.generation_tokens)
-        success = CounterMetricFamily("vllm:request_success", "Count of successfully processed requests.",
-                                      labels=[*names, "finished_reason"])
+        yield counter(
+            "vllm:generation_tokens", "Number of generation tokens processed.", self.generation_tokens
+        )
+        success = CounterMetricFamily(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            labels=[*names, "finished_reason"],
+        )
         for reason in ("stop", "length"):
             success.add_metric([*values, reason], self.success.get(reason, 0))
         yield success
-        yield self.ttft.family("vllm:time_to_first_token_seconds",
-                               "Histogram of time to first token in seconds.", names, values)
-        yield self.e2e.family("vllm:e2e_request_latency_seconds",
-                              "Histogram of end to end request latency in seconds.", names, values)
-        yield self.queue_time.family("vllm:request_queue_time_seconds",
-                                     "Histogram of time spent in WAITING phase for request.", names, values)
-        yield self.tpot.family("vllm:time_per_output_token_seconds",
-                               "Histogram of time per output token in seconds.", names, values)
+        yield self.ttft.family(
+            "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", names, values
+        )
+        yield self.e2e.family(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of end to end request latency in seconds.",
+            names,
+            values,
+        )
+        yield self.queue_time.family(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            names,
+            values,
+        )
+        yield self.tpot.family(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds.",
+            names,
+            values,
+        )

@@ -57,12 +57,14 @@ def _messages(value: object) -> list[dict[str, Any]]:
             raise BadRequest(f"messages[{i}] must be an object with 'role' and 'content'.", "messages")
         role = message.get("role")
         if role not in _ROLES:
-            raise BadRequest(f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))}, got {role!r}.",
-                             "messages")
+            raise BadRequest(
+                f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))}, got {role!r}.", "messages"
+            )
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):
-            raise BadRequest(f"messages[{i}].content must be a string or a list of content parts.",
-                             "messages")
+            raise BadRequest(
+                f"messages[{i}].content must be a string or a list of content parts.", "messages"
+            )
     return value
 
 
@@ -110,8 +112,14 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     seed = body.get("seed")
     if seed is not None and not _is_int(seed):
         raise BadRequest("'seed' must be an integer.", "seed")
-    return ChatRequest(model=model, messages=messages, max_tokens=max_tokens, stream=stream,
-                       include_usage=include_usage, seed=seed)
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        max_tokens=max_tokens,
+        stream=stream,
+        include_usage=include_usage,
+        seed=seed,
+    )
 
 
 def new_completion_id() -> str:
@@ -126,22 +134,34 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def completion_body(*, completion_id: str, created: int, model: str, text: str, finish_reason: str,
-                    prompt_tokens: int, completion_tokens: int) -> bytes:
+def completion_body(
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> bytes:
     """A non-streamed ``chat.completion`` object."""
-    return json.dumps({
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text, "tool_calls": []},
-            "logprobs": None,
-            "finish_reason": finish_reason,
-        }],
-        "usage": usage(prompt_tokens, completion_tokens),
-    }).encode()
+    return json.dumps(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "tool_calls": []},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": usage(prompt_tokens, completion_tokens),
+        }
+    ).encode()
 
 
 class ChunkWriter:
@@ -155,11 +175,13 @@ class ChunkWriter:
         self._id = completion_id
         self._created = created
         self._model = model
-        head = json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                           "model": model})[:-1]
+        head = json.dumps(
+            {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        )[:-1]
         self._choice_head = head + ',"choices":[{"index":0,"delta":'
-        self._role = (self._choice_head
-                      + '{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}')
+        self._role = (
+            self._choice_head + '{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}'
+        )
         self._usage_head = head + ',"choices":[],"usage":'
 
     def role(self) -> str:
@@ -168,8 +190,10 @@ class ChunkWriter:
     def token(self, text: str, finish_reason: str | None = None) -> str:
         # vLLM puts finish_reason on the chunk that carries the last token.
         reason = "null" if finish_reason is None else f'"{finish_reason}"'
-        return (f'data: {self._choice_head}{{"content":{json.dumps(text)}}},"logprobs":null,'
-                f'"finish_reason":{reason}}}]}}\n\n')
+        return (
+            f'data: {self._choice_head}{{"content":{json.dumps(text)}}},"logprobs":null,'
+            f'"finish_reason":{reason}}}]}}\n\n'
+        )
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> str:
         return f"data: {self._usage_head}{json.dumps(usage(prompt_tokens, completion_tokens))}}}\n\n"

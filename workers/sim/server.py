@@ -47,8 +47,15 @@ def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8100) -> None:
 class SimHandle:
     """A simulator running on a background thread. ``url`` is its OpenAI base URL (``.../v1``)."""
 
-    def __init__(self, config: SimConfig, host: str, port: int, app: Starlette, server: uvicorn.Server,
-                 thread: threading.Thread) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        host: str,
+        port: int,
+        app: Starlette,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+    ) -> None:
         self.config = config
         self.app = app
         self.host = host
@@ -99,8 +106,9 @@ class SimHandle:
     def __enter__(self) -> SimHandle:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -111,8 +119,9 @@ def _run_quietly(server: uvicorn.Server) -> None:
         server.run()
 
 
-def start_in_thread(config: SimConfig, host: str = "127.0.0.1", port: int = 0, *,
-                    ready_timeout_s: float = 10.0) -> SimHandle:
+def start_in_thread(
+    config: SimConfig, host: str = "127.0.0.1", port: int = 0, *, ready_timeout_s: float = 10.0
+) -> SimHandle:
     """Start a simulator on a daemon thread and return once its socket listens.
 
     ``port=0`` picks a free port (read it back from the handle). The simulated start-up delay
