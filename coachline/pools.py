@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +23,7 @@ from pydantic import (
 
 from coachline.domain import PrivacyLevel, Tier
 from coachline.errors import ConfigError, describe_validation
+from coachline.yamlfile import read_yaml
 
 _POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 
@@ -150,12 +150,5 @@ def parse_pools(data: object, source: str = "pools file") -> PoolsConfig:
 
 def load_pools(path: Path) -> PoolsConfig:
     """Read and validate a YAML pools file."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"pools file {path}: cannot be read ({e.strerror or e})") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"pools file {path}: not valid YAML ({e})") from e
-    return parse_pools(data, source=f"pools file {path}")
+    source = f"pools file {path}"
+    return parse_pools(read_yaml(path, source), source=source)

@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coachline.errors import ConfigError, describe_validation
+from coachline.yamlfile import read_yaml
 from scheduler.alerts.signals import SIGNALS
 
 BUNDLED_RULES_FILE = Path(__file__).parent / "rules.yaml"
@@ -192,12 +192,5 @@ def parse_rules(data: object, source: str = "alert rules") -> RuleSet:
 def load_rules(path: Path | None = None) -> RuleSet:
     """Read and validate a rules file (default: the bundled one)."""
     path = path or BUNDLED_RULES_FILE
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"alert rules {path}: cannot be read ({e.strerror or e})") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"alert rules {path}: not valid YAML ({e})") from e
-    return parse_rules(data, source=f"alert rules {path}")
+    source = f"alert rules {path}"
+    return parse_rules(read_yaml(path, source), source=source)

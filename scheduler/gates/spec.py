@@ -12,10 +12,10 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from coachline.errors import ConfigError, describe_validation
+from coachline.yamlfile import read_yaml
 
 BUNDLED_GATES_FILE = Path(__file__).parent / "gates.yaml"
 
@@ -172,10 +172,7 @@ class GatesFile(_Strict):
 def load_gates(path: Path | None = None) -> GatesFile:
     """The gates file at ``path`` (default: the bundled one), validated."""
     target = path or BUNDLED_GATES_FILE
-    try:
-        data = yaml.safe_load(target.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"gates file {target}: {e}") from e
+    data = read_yaml(target, f"gates file {target}")
     try:
         return GatesFile.model_validate(data)
     except ValidationError as e:
