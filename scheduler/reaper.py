@@ -52,15 +52,6 @@ _ACTIVE = (RequestStatus.QUEUED.value, RequestStatus.ROUTING.value, RequestStatu
 WORKER_LOST = "worker_lost"
 
 
-def _finish(request: Request, status: RequestStatus, code: str, message: str, now: dt.datetime) -> None:
-    request.status = status.value
-    request.error_code = code
-    request.error_message = message
-    request.finished_at = now
-    request.updated_at = now
-    request.lease_until = None
-
-
 def _close_running_attempts(session: Session, request_id: str, now: dt.datetime) -> int:
     return session.execute(
         update(Attempt)
@@ -116,7 +107,7 @@ def reap(
             )
             if running and not leased:
                 closed += _close_running_attempts(session, request.id, now)
-            _finish(request, RequestStatus.EXPIRED, "deadline_exceeded", message, now)
+            request.finish(RequestStatus.EXPIRED.value, code="deadline_exceeded", message=message, now=now)
             expired.append(request.id)
             continue
         if decision is None:
@@ -124,22 +115,20 @@ def reap(
                 request.updated_at = now
                 republish.append(Republish(ROUTE_TASK, request.id, ROUTER_QUEUE, "route"))
             else:  # nothing downstream can serve a request past routing without its decision
-                _finish(
-                    request,
-                    RequestStatus.FAILED,
-                    "no_decision",
-                    "the routing decision of this request is missing",
-                    now,
+                request.finish(
+                    RequestStatus.FAILED.value,
+                    code="no_decision",
+                    message="the routing decision of this request is missing",
+                    now=now,
                 )
                 failed.append(request.id)
             continue
         if decision.pool is not None and known_pools is not None and decision.pool not in known_pools:
-            _finish(
-                request,
-                RequestStatus.FAILED,
-                "unknown_pool",
-                f"routed to pool {decision.pool!r}, which is no longer in the pools file",
-                now,
+            request.finish(
+                RequestStatus.FAILED.value,
+                code="unknown_pool",
+                message=f"routed to pool {decision.pool!r}, which is no longer in the pools file",
+                now=now,
             )
             failed.append(request.id)
             continue

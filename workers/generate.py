@@ -138,13 +138,11 @@ def claim(
             )
         return None
     if request.deadline_at < now:
-        _terminate(
-            session,
-            request,
-            RequestStatus.EXPIRED,
-            "deadline_exceeded",
-            "the request passed its deadline before an engine could serve it",
-            now,
+        request.finish(
+            RequestStatus.EXPIRED.value,
+            code="deadline_exceeded",
+            message="the request passed its deadline before an engine could serve it",
+            now=now,
         )
         return Finished(RequestStatus.EXPIRED, "none")
     decision = session.get(RoutingDecision, request_id)
@@ -162,10 +160,12 @@ def claim(
         code, message = (
             (e.code, e.message) if isinstance(e, EngineError) else ("unknown_pool", f"no pool {e}")
         )
-        _terminate(session, request, RequestStatus.FAILED, code, message, now)
+        request.finish(RequestStatus.FAILED.value, code=code, message=message, now=now)
         return Finished(RequestStatus.FAILED, decision.processing_mode)
     if picked is None:
-        _terminate(session, request, RequestStatus.FAILED, "no_engine", "no engine may serve it", now)
+        request.finish(
+            RequestStatus.FAILED.value, code="no_engine", message="no engine may serve it", now=now
+        )
         return Finished(RequestStatus.FAILED, decision.processing_mode)
     if isinstance(picked, WaitFor):
         # Every allowed engine is cooling down; a sensitive request waits for a local one.
@@ -323,7 +323,7 @@ def store_failure(
         if not error.transient
         else f"{error.message}; gave up after {job.attempt_number} attempts"
     )
-    _terminate(session, request, RequestStatus.FAILED, error.code, message, now)
+    request.finish(RequestStatus.FAILED.value, code=error.code, message=message, now=now)
     return Finished(RequestStatus.FAILED, job.target.processing_mode)
 
 
@@ -336,14 +336,3 @@ def _close_attempt(
         .values(outcome=outcome, error_code=code, error_message=message, finished_at=now)
         .execution_options(synchronize_session=False)
     )
-
-
-def _terminate(
-    session: Session, request: Request, status: RequestStatus, code: str, message: str, now: dt.datetime
-) -> None:
-    request.status = status.value
-    request.error_code = code
-    request.error_message = message
-    request.finished_at = now
-    request.updated_at = now
-    request.lease_until = None

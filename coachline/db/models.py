@@ -64,6 +64,15 @@ class Request(Base):
     )
     result: Mapped[Result | None] = relationship(back_populates="request", lazy="raise")
 
+    def finish(self, status: str, *, code: str, message: str, now: dt.datetime) -> None:
+        """End the request in a terminal ``status`` with an error code and message."""
+        self.status = status
+        self.error_code = code
+        self.error_message = message
+        self.finished_at = now
+        self.updated_at = now
+        self.lease_until = None
+
 
 class RoutingDecision(Base):
     __tablename__ = "routing_decisions"

@@ -222,6 +222,20 @@ def requeue_stale_jobs(
     return list(ids)
 
 
+def _evidence(
+    session: Session, settings: Settings, *, now: dt.datetime, models: list[str]
+) -> dict[str, ModelEvidence]:
+    """The monitoring evidence of ``models`` over the configured fine-tune window."""
+    return read_evidence(
+        session,
+        now=now,
+        lag_s=settings.aggregation_lag_s,
+        window_s=settings.finetune_window_s,
+        slices=settings.finetune_window_slices,
+        models=models,
+    )
+
+
 def run_check(settings: Settings, *, now: dt.datetime, enqueue: Enqueue) -> dict[str, Any]:
     """Beat's fine-tune step: evaluate every watched model for ``now``; trigger where due."""
     with step(FINETUNE_CHECK_TASK, now):
@@ -230,14 +244,7 @@ def run_check(settings: Settings, *, now: dt.datetime, enqueue: Enqueue) -> dict
         else:
             policy = TriggerPolicy.from_settings(settings)
             with session_scope(settings.database_url) as session:
-                evidence = read_evidence(
-                    session,
-                    now=now,
-                    lag_s=settings.aggregation_lag_s,
-                    window_s=settings.finetune_window_s,
-                    slices=settings.finetune_window_slices,
-                    models=target_models(settings),
-                )
+                evidence = _evidence(session, settings, now=now, models=target_models(settings))
             checks = [
                 check_model(settings, ev, now=now, policy=policy, enqueue=enqueue) for ev in evidence.values()
             ]
@@ -284,14 +291,7 @@ def trigger_manual(
     ``force`` (then the job is marked forced and starts a new cooldown window)."""
     policy = TriggerPolicy.from_settings(settings)
     with session_scope(settings.database_url) as session:
-        evidence = read_evidence(
-            session,
-            now=now,
-            lag_s=settings.aggregation_lag_s,
-            window_s=settings.finetune_window_s,
-            slices=settings.finetune_window_slices,
-            models=[model],
-        )[model]
+        evidence = _evidence(session, settings, now=now, models=[model])[model]
     evaluation = evaluate(evidence, policy)
     a = evaluation.assessment
     if method is None:
